@@ -1,0 +1,5 @@
+import sys
+
+from edgedepth.cli.main import main
+
+sys.exit(main())

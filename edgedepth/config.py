@@ -1,0 +1,261 @@
+"""Typed configuration: dataclasses loaded from YAML, overridden with ``key=value`` on the command line.
+
+Unknown keys and values of the wrong type are errors that name the key. The resolved config is
+written next to every run's output (:func:`save_config`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from edgedepth.errors import ConfigError
+from edgedepth.utils.io import atomic_write_text
+
+
+@dataclass
+class ModelConfig:
+    encoder: Literal["resnet18", "resnet34", "resnet50", "mobilenet_v3_large"] = "resnet18"
+    encoder_weights: Optional[str] = None  # a local torchvision state_dict file; random init when None
+    min_depth: float = 0.5
+    max_depth: float = 80.0
+    semantic_backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    shared_backbone: bool = False  # S reuses D's encoder instead of its own (paper: separate)
+    num_classes: int = 19
+    discriminator: Literal["patch", "semantic"] = "patch"
+    disc_channels: int = 64
+
+
+@dataclass
+class DataConfig:
+    source: str = "synthetic"  # "synthetic" | "vkitti2" | "kitti" | "cityscapes" | a folder written by `data synth`
+    target: str = "synthetic"
+    source_root: Optional[str] = None
+    target_root: Optional[str] = None
+    split_file: Optional[str] = None  # KITTI Eigen split file for the target
+    test_split_file: Optional[str] = None
+    size: tuple[int, int] = (96, 320)  # H, W
+    train_length: int = 512  # synthetic: samples per domain
+    test_length: int = 64
+    views: Literal["stereo", "temporal", "both"] = "stereo"
+    batch_size: int = 4
+    num_workers: int = 0
+    flip: bool = True
+    color_jitter: float = 0.0
+    seed: int = 0
+
+
+@dataclass
+class LossConfig:
+    depth: float = 1.0  # supervised L1 on labelled source pixels
+    seg: float = 0.1  # cross-entropy on both domains
+    adv: float = 0.01  # adversarial weight for D,S
+    adv_kind: Literal["lsgan", "bce"] = "lsgan"
+    cycle: float = 1.0  # photometric cycle loss, both domains
+    cycle_source: bool = True
+    smooth: float = 1e-3
+    target_depth: float = 0.0  # > 0 only for the oracle: supervise target depth too
+    kernel: Literal["auto", "fused", "reference"] = "auto"
+
+
+@dataclass
+class CurriculumConfig:
+    enabled: bool = False
+    stages: int = 3  # target pool grows from the simplest 1/stages to all samples
+    warmup_fraction: float = 0.6  # fraction of training spent growing the pool
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-4
+    disc_lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    grad_clip: float = 10.0
+    scheduler: Literal["none", "cosine", "step"] = "cosine"
+    warmup_steps: int = 0
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    out: str = "runs/train"
+    log_every: int = 10
+    eval_every: int = 0  # 0: only at the end
+    ckpt_every: int = 200
+    keep_last: int = 3
+    amp: bool = True  # used on CUDA only
+    device: str = "auto"
+    seed: int = 0
+    resume: Optional[str] = None
+    tensorboard: bool = True
+    progress: bool = True
+    max_steps_per_run: int = 0  # > 0: stop (with a checkpoint) after this many steps; used to test resume
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ---------------------------------------------------------------- conversion
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted (lists -> tuples etc.)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(
+                f"config key '{key}' is {value!r}, which is not allowed",
+                fix=f"use one of: {', '.join(repr(a) for a in args)}",
+            )
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or (args and args[-1] is not Ellipsis and len(value) != len(args)):
+            raise ConfigError(
+                f"config key '{key}' must be a list of {len(args)} values, got {value!r}",
+                fix=f"write it as {key}=[{', '.join(_type_name(a) for a in args)}]",
+            )
+        item_types = [args[0]] * len(value) if args and args[-1] is Ellipsis else args
+        return tuple(_coerce(v, t, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, item_types)))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)] if args else list(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config section '{key}' must be a mapping, got {value!r}")
+        return _build(tp, value, key)
+    raise ConfigError(f"config key '{key}' has an unsupported type {tp!r}")  # a bug in the schema
+
+
+def _build(cls: type, values: dict, prefix: str = ""):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in names:
+            full = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(
+                f"unknown config key '{full}'",
+                fix=f"known keys{' in ' + prefix if prefix else ''}: {', '.join(sorted(names))}",
+            )
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in values:
+            full = f"{prefix}.{f.name}" if prefix else f.name
+            kwargs[f.name] = _coerce(values[f.name], hints[f.name], full)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict:
+    """A plain dict (tuples as lists) suitable for YAML, JSON and checkpoints."""
+
+    def plain(v):
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(cfg))
+
+
+def from_dict(values: dict, cls: type = Config):
+    return _build(cls, values or {})
+
+
+def _set_path(tree: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for p in parts[:-1]:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{dotted}': '{p}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> dict:
+    tree: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not of the form key=value", fix="for example: train.steps=200")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        _set_path(tree, key.strip(), value)
+    return tree
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply ``key=value`` overrides."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file '{path}' does not exist", fix="pass an existing YAML file, e.g. configs/synthetic_demo.yaml")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file '{path}' is not valid YAML", why=str(e)) from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"config file '{path}' must hold a mapping of sections, got {type(values).__name__}")
+    values = _merge(values, parse_overrides(overrides or []))
+    return from_dict(values)
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
