@@ -1,0 +1,160 @@
+"""Image encoders shared by the depth and semantic networks.
+
+Every encoder takes an RGB image in [0, 1] (ImageNet normalisation happens inside, so a shared
+encoder sees the same input from either network) and returns five feature maps at strides
+2, 4, 8, 16 and 32 (16 for the last one when the last stage is dilated for DeepLab).
+The architectures are torchvision's; weights are random unless a local torchvision
+``state_dict`` file is given.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import torch
+import torchvision
+from torch import nn
+
+from edgedepth.errors import CheckpointError, ConfigError
+
+EncoderName = Literal["resnet18", "resnet34", "resnet50", "mobilenet_v3_large"]
+ENCODERS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "mobilenet_v3_large")
+RESNETS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Indices into torchvision's MobileNetV3-Large ``features`` after which the stride doubles next:
+# outputs at strides 2, 4, 8, 16, 32 with 16, 24, 40, 112, 960 channels.
+_MOBILENET_TAPS = (1, 3, 6, 12, 16)
+
+
+class Encoder(nn.Module):
+    """Base: normalises the image, then :meth:`extract` returns the five feature maps.
+
+    Attributes: ``name`` (architecture), ``channels`` (channels of the five outputs),
+    ``output_stride`` (stride of the deepest output: 32, or 16 when dilated).
+    """
+
+    name: str
+    channels: tuple[int, ...]
+    output_stride: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Non-persistent: constants of the architecture, not weights, so state_dicts stay torchvision-like.
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """image [B,3,H,W] RGB in [0,1] -> five features [B,C_i,H/s_i,W/s_i]."""
+        return self.extract((image - self.mean) / self.std)
+
+    def extract(self, x: torch.Tensor) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+
+class ResNetEncoder(Encoder):
+    """torchvision ResNet without its classifier; submodule names match torchvision's."""
+
+    def __init__(self, net: torchvision.models.ResNet, name: str, *, dilate_last: bool) -> None:
+        super().__init__()
+        self.name = name
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        wide = 4 if name == "resnet50" else 1  # Bottleneck expansion
+        self.channels = (64, 64 * wide, 128 * wide, 256 * wide, 512 * wide)
+        self.output_stride = 32
+        if dilate_last:
+            _dilate(self.layer4)
+            self.output_stride = 16
+
+    def extract(self, x: torch.Tensor) -> list[torch.Tensor]:
+        f0 = self.relu(self.bn1(self.conv1(x)))
+        f1 = self.layer1(self.maxpool(f0))
+        f2 = self.layer2(f1)
+        f3 = self.layer3(f2)
+        return [f0, f1, f2, f3, self.layer4(f3)]
+
+
+class MobileNetEncoder(Encoder):
+    """torchvision MobileNetV3-Large ``features`` (classifier dropped), tapped at five strides."""
+
+    def __init__(self, net: torchvision.models.MobileNetV3, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.features = net.features
+        self.channels = (16, 24, 40, 112, 960)
+        self.output_stride = 32
+
+    def extract(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in _MOBILENET_TAPS:
+                outs.append(x)
+        return outs
+
+
+def _dilate(stage: nn.Module) -> None:
+    """Turn a stride-2 ResNet stage into a stride-1 stage with dilation 2 (DeepLab, output stride 16).
+
+    Done on the built modules because torchvision's ``replace_stride_with_dilation`` refuses
+    BasicBlock (ResNet-18/34); the weight shapes are unchanged, so ImageNet weights still load.
+    """
+    for module in stage.modules():
+        if isinstance(module, nn.Conv2d):
+            if module.stride == (2, 2):
+                module.stride = (1, 1)
+            if module.kernel_size == (3, 3):
+                module.dilation, module.padding = (2, 2), (2, 2)
+
+
+def _load_weights(net: nn.Module, path: str | Path, *, name: str) -> None:
+    """Load a torchvision ``state_dict`` file into ``net`` (classifier removed), with clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"encoder weights file '{path}' does not exist",
+            fix="set model.encoder_weights to a local torchvision state_dict (.pth), or to null for random init",
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt zip, pickle of objects refused by weights_only, ...
+        raise CheckpointError(
+            f"encoder weights file '{path}' cannot be read as a state_dict",
+            why=(str(e).splitlines() or [type(e).__name__])[0],
+            fix=f"save it with torch.save(torchvision.models.{name}(weights=...).state_dict(), path)",
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"encoder weights file '{path}' holds a {type(state).__name__}, not a state_dict")
+    # The ImageNet classifier is not part of the encoder.
+    state = {k: v for k, v in state.items() if not k.startswith(("fc.", "classifier."))}
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        raise CheckpointError(
+            f"encoder weights file '{path}' does not fit a {name} encoder",
+            why="; ".join(lines[1:3]) or lines[0],
+            fix=f"pass the state_dict of torchvision.models.{name}, or set model.encoder to the architecture it belongs to",
+        ) from None
+
+
+def build_encoder(*, name: str = "resnet18", weights: Optional[str | Path] = None, dilate_last: bool = False) -> Encoder:
+    """A five-level encoder; ``dilate_last`` (ResNets only) gives output stride 16 for DeepLab."""
+    if name not in ENCODERS:
+        raise ConfigError(f"unknown encoder '{name}'", fix=f"use one of: {', '.join(ENCODERS)}")
+    if name in RESNETS:
+        net = getattr(torchvision.models, name)(weights=None)
+        net.fc = nn.Identity()
+    else:
+        if dilate_last:
+            raise ConfigError(f"encoder '{name}' cannot be dilated", fix=f"use a ResNet backbone: {', '.join(RESNETS)}")
+        net = torchvision.models.mobilenet_v3_large(weights=None)
+        net.classifier = nn.Identity()
+    if weights is not None:
+        _load_weights(net, weights, name=name)
+    if name in RESNETS:
+        return ResNetEncoder(net, name, dilate_last=dilate_last)
+    return MobileNetEncoder(net, name)
