@@ -27,6 +27,7 @@ class ModelConfig:
     semantic_backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
     shared_backbone: bool = False  # S reuses D's encoder instead of its own (paper: separate)
     num_classes: int = 19
+    semantics: bool = True  # train S and show its features to F (False: F sees depth features + image only)
     discriminator: Literal["patch", "semantic"] = "patch"
     disc_channels: int = 64
 

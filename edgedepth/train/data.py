@@ -1,0 +1,72 @@
+"""The datasets a training run reads: labelled source, unlabelled target (with complexity), target test."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from torch.utils.data import Dataset
+
+from edgedepth.config import Config
+from edgedepth.errors import DataError
+
+# Synthetic test samples come from a disjoint seed range, so no test layout was trained on.
+TEST_SEED_OFFSET = 1_000_003
+
+
+@dataclass
+class TrainData:
+    source: Dataset
+    target: Dataset
+    target_complexity: list[float]
+    test: Optional[Dataset]
+
+
+def dataset_for(cfg: Config, which: str, split: str) -> Dataset:
+    """``which`` is "source" or "target"; synthetic names map to the built-in world of that domain."""
+    from edgedepth.data.registry import build_dataset
+
+    d = cfg.data
+    name = getattr(d, which)
+    root = getattr(d, f"{which}_root")
+    if name == "synthetic":
+        name = f"synthetic-{which}"
+    seed = d.seed + (TEST_SEED_OFFSET if split == "test" else 0)
+    length = d.test_length if split == "test" else d.train_length
+    split_file = d.test_split_file if split == "test" else d.split_file
+    return build_dataset(
+        name, root=root, split=split, size=tuple(d.size), length=length, seed=seed, views=d.views,
+        split_file=split_file if which == "target" else None,
+    )
+
+
+def complexity_of(dataset: Dataset) -> list[float]:
+    """Per-sample complexity; cheap when the dataset can report it without rendering."""
+    fast = getattr(dataset, "complexities", None)
+    if callable(fast):
+        return [float(c) for c in fast()]
+    return [float(dataset[i].complexity) for i in range(len(dataset))]
+
+
+def build_train_data(cfg: Config, *, with_test: bool) -> TrainData:
+    source = dataset_for(cfg, "source", "train")
+    target = dataset_for(cfg, "target", "train")
+    complexity = complexity_of(target) if cfg.curriculum.enabled else [0.0] * len(target)
+    test = dataset_for(cfg, "target", "test") if with_test else None
+    return TrainData(source=source, target=target, target_complexity=complexity, test=test)
+
+
+def check_labelled_source(source: Dataset, cfg: Config, probe: int = 8) -> None:
+    """Refuse to train when the source domain has no depth labels (the supervised loss would be empty)."""
+    if cfg.loss.depth <= 0:
+        return
+    n = min(probe, len(source))
+    for i in range(n):
+        depth = source[i].depth
+        if depth is not None and bool((depth > 0).any()):
+            return
+    raise DataError(
+        f"the source dataset '{cfg.data.source}' has no labelled depth pixels in its first {n} samples",
+        why="supervised depth needs ground truth on the source domain (vKITTI2 or the synthetic source world)",
+        fix="point data.source/data.source_root at a dataset with depth, or set loss.depth=0 to train without labels",
+    )
+

@@ -1,0 +1,390 @@
+"""Alternating domain-adaptive training: D and S minimise, F maximises.
+
+One step:
+  1. D and S see the source and the target batch together; their loss is
+     w_depth·L1(source depth) + w_seg·CE(both domains) + w_adv·adv(F(target features) looks "source")
+     + w_cycle·photometric cycle (both domains) + w_smooth·edge-aware smoothness.
+  2. F sees detached source and target features and learns to tell them apart.
+Target batches follow the curriculum (simple to complex); everything that decides a step is a
+function of (seed, step), so a resumed run reproduces an uninterrupted one exactly.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn.functional as nnf
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from edgedepth.config import Config, save_config
+from edgedepth.errors import TrainingError
+from edgedepth.losses import adversarial_loss, cycle_loss, depth_l1, segmentation_ce, smoothness_loss
+from edgedepth.models import build_depth_net_from_config, build_discriminator, build_semantic_net, disp_to_depth
+from edgedepth.train import distributed as ddp
+from edgedepth.train.curriculum import CurriculumBatchSampler
+from edgedepth.train.data import build_train_data, check_labelled_source
+from edgedepth.train.state import CheckpointKeeper, restore_training_state, training_state
+from edgedepth.utils.io import write_json
+from edgedepth.utils.progress import progress_bar
+
+log = logging.getLogger("edgedepth.train")
+
+
+def flip_batch(batch: dict[str, torch.Tensor], flip: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mirror the samples where ``flip`` [B] is True, keeping K and the poses exact.
+
+    A mirror M = diag(-1, 1, 1) maps the scene to its mirror image: pixels u -> W-1-u, so
+    cx -> W-1-cx, and a pose T becomes M T M (the stereo partner moves to the other side, which
+    the warp handles because T is exact).
+    """
+    if not bool(flip.any()):
+        return batch
+    out = dict(batch)
+    w = batch["image"].shape[-1]
+    f4 = flip.view(-1, 1, 1, 1)
+    for key in ("image", "depth"):
+        out[key] = torch.where(f4, batch[key].flip(-1), batch[key])
+    out["semantics"] = torch.where(flip.view(-1, 1, 1), batch["semantics"].flip(-1), batch["semantics"])
+    K = batch["K"].clone()
+    K[flip, 0, 2] = (w - 1) - K[flip, 0, 2]
+    out["K"] = K
+    if "views_image" in batch:
+        out["views_image"] = torch.where(flip.view(-1, 1, 1, 1, 1), batch["views_image"].flip(-1), batch["views_image"])
+        mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0]))
+        mirrored_T = mirror @ batch["views_T"] @ mirror
+        out["views_T"] = torch.where(flip.view(-1, 1, 1, 1), mirrored_T, batch["views_T"])
+    return out
+
+
+class Trainer:
+    """Owns the models, optimisers, data and checkpoints of one training run."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.device = ddp.resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.dist = ddp.init_distributed(self.device)
+        self.out = Path(cfg.train.out)
+        torch.manual_seed(cfg.train.seed + self.dist.rank)
+        self.amp = cfg.train.amp and self.device.type == "cuda"
+
+        self.depth_net = build_depth_net_from_config(cfg.model).to(self.device)
+        self.semantic_net = None
+        if cfg.model.semantics:
+            shared = self.depth_net.encoder if cfg.model.shared_backbone else None
+            self.semantic_net = build_semantic_net(
+                backbone=cfg.model.semantic_backbone, num_classes=cfg.model.num_classes, shared_encoder=shared
+            ).to(self.device)
+        disc_in = self.depth_net.feature_channels + 3 + (self.semantic_net.feature_channels if self.semantic_net else 0)
+        self.discriminator = build_discriminator(in_channels=disc_in, base_channels=cfg.model.disc_channels).to(self.device)
+
+        gen_params = self._unique_params([self.depth_net, self.semantic_net])
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(gen_params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        self.opt_f = torch.optim.Adam(self.discriminator.parameters(), lr=o.disc_lr, betas=o.betas)
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
+        self.sched_f = torch.optim.lr_scheduler.LambdaLR(self.opt_f, self._lr_factor)
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler_f = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.best: dict = {}
+        self.keeper = CheckpointKeeper(self.out, keep_last=cfg.train.keep_last) if self.dist.is_main else None
+        if cfg.train.resume:
+            state = restore_training_state(self, cfg.train.resume)
+            log.info("resumed from %s at step %d", cfg.train.resume, state["step"])
+
+        # DDP wraps D and S for the generator step; F's own step uses its wrapper, while the
+        # generator step calls the bare F so that F's gradients there are neither reduced nor kept.
+        self.depth_fwd, self.semantic_fwd, self.disc_fwd = self.depth_net, self.semantic_net, self.discriminator
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.depth_fwd = DistributedDataParallel(self.depth_net, device_ids=ids)
+            if self.semantic_net is not None:
+                # With a shared encoder some S parameters belong to D; DDP must know they may be unused here.
+                self.semantic_fwd = DistributedDataParallel(
+                    self.semantic_net, device_ids=ids, find_unused_parameters=cfg.model.shared_backbone
+                )
+            self.disc_fwd = DistributedDataParallel(self.discriminator, device_ids=ids)
+
+    # ------------------------------------------------------------------ setup helpers
+    @staticmethod
+    def _unique_params(modules):
+        seen, params = set(), []
+        for m in modules:
+            if m is None:
+                continue
+            for p in m.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    params.append(p)
+        return params
+
+    def _lr_factor(self, step: int) -> float:
+        o, total = self.cfg.optim, max(1, self.cfg.train.steps)
+        if o.warmup_steps and step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        if o.scheduler == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        if o.scheduler == "step":
+            return 0.1 ** (step // max(1, int(0.75 * total)))
+        return 1.0
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
+
+    # ------------------------------------------------------------------ one step
+    def _disc_input(self, depth_features, semantic_features, image):
+        size = depth_features.shape[-2:]
+        parts = [depth_features]
+        if semantic_features is not None:
+            parts.append(nnf.interpolate(semantic_features, size=size, mode="bilinear", align_corners=False))
+        parts.append(nnf.interpolate(image, size=size, mode="bilinear", align_corners=False))
+        return torch.cat(parts, dim=1)
+
+    def _generator_losses(self, src, tgt):
+        cfg, w = self.cfg, self.cfg.loss
+        n = src["image"].shape[0]
+        images = torch.cat([src["image"], tgt["image"]])
+        out = self.depth_fwd(images)
+        full = images.shape[-2:]
+        m = self.depth_net
+        depths = [
+            disp_to_depth(nnf.interpolate(d, size=full, mode="bilinear", align_corners=False), m.min_depth, m.max_depth)
+            for d in out["disp"]
+        ]
+        losses: dict[str, torch.Tensor] = {}
+        losses["depth"] = sum(depth_l1(d[:n], src["depth"]) for d in depths) / len(depths)
+        if w.target_depth > 0:
+            losses["target_depth"] = sum(depth_l1(d[n:], tgt["depth"]) for d in depths) / len(depths)
+        semantic_features = None
+        if self.semantic_net is not None:
+            seg = self.semantic_fwd(images)
+            semantic_features = seg["features"]
+            if w.seg > 0:
+                labels = torch.cat([src["semantics"], tgt["semantics"]])
+                losses["seg"] = segmentation_ce(seg["logits"], labels)
+        if w.adv > 0:
+            d_in = self._disc_input(out["features"][n:], None if semantic_features is None else semantic_features[n:], tgt["image"])
+            losses["adv"] = adversarial_loss(self.discriminator(d_in), real=True, kind=w.adv_kind)
+        if w.cycle > 0:
+            cycle = cycle_loss(tgt["image"], tgt["views_image"], tgt["views_T"], depths[0][n:], tgt["K"], kernel=w.kernel)
+            if w.cycle_source:
+                cycle = 0.5 * (cycle + cycle_loss(src["image"], src["views_image"], src["views_T"], depths[0][:n], src["K"], kernel=w.kernel))
+            losses["cycle"] = cycle
+        if w.smooth > 0:
+            losses["smooth"] = smoothness_loss(out["disp"][0], images)
+        weights = {"depth": w.depth, "target_depth": w.target_depth, "seg": w.seg, "adv": w.adv, "cycle": w.cycle, "smooth": w.smooth}
+        total = sum(weights[k] * v for k, v in losses.items())
+        detached = (out["features"].detach(), None if semantic_features is None else semantic_features.detach())
+        return total, losses, detached
+
+    def _discriminator_loss(self, src_image, tgt_image, features):
+        depth_features, semantic_features = features
+        d_in = self._disc_input(depth_features, semantic_features, torch.cat([src_image, tgt_image]))
+        logits = self.disc_fwd(d_in)
+        n = src_image.shape[0]
+        kind = self.cfg.loss.adv_kind
+        return 0.5 * (adversarial_loss(logits[:n], real=True, kind=kind) + adversarial_loss(logits[n:], real=False, kind=kind))
+
+    def _clip_and_step(self, loss, optimizer, scaler, params):
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if self.cfg.optim.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+
+    def train_step(self, src, tgt) -> dict[str, float]:
+        for m in (self.depth_net, self.semantic_net, self.discriminator):
+            if m is not None:
+                m.train()
+        gen_params = self._unique_params([self.depth_net, self.semantic_net])
+        with self._autocast():
+            total, losses, features = self._generator_losses(src, tgt)
+        if not ddp.all_finite(total.detach(), self.dist):
+            raise _NonFinite({k: float(v) for k, v in losses.items()})
+        self._clip_and_step(total, self.opt_g, self.scaler_g, gen_params)
+        record = {k: float(v) for k, v in losses.items()}
+        record["total"] = float(total)
+        if self.cfg.loss.adv > 0:
+            with self._autocast():
+                loss_f = self._discriminator_loss(src["image"], tgt["image"], features)
+            if not ddp.all_finite(loss_f.detach(), self.dist):
+                raise _NonFinite({"discriminator": float(loss_f)})
+            self._clip_and_step(loss_f, self.opt_f, self.scaler_f, list(self.discriminator.parameters()))
+            record["disc"] = float(loss_f)
+        self.sched_g.step()
+        self.sched_f.step()
+        return record
+
+    # ------------------------------------------------------------------ the loop
+    def _loaders(self, data):
+        cfg, d = self.cfg, self.cfg.data
+        common = dict(batch_size=d.batch_size, total_steps=cfg.train.steps, rank=self.dist.rank,
+                      world_size=self.dist.world_size, start_step=self.step)
+        src_sampler = CurriculumBatchSampler([0.0] * len(data.source), seed=cfg.train.seed, **common)
+        tgt_sampler = CurriculumBatchSampler(
+            data.target_complexity, seed=cfg.train.seed + 1, curriculum=cfg.curriculum.enabled,
+            stages=cfg.curriculum.stages, warmup_fraction=cfg.curriculum.warmup_fraction, **common,
+        )
+        from edgedepth.data import collate_samples
+
+        make = lambda ds, s: DataLoader(ds, batch_sampler=s, collate_fn=collate_samples, num_workers=d.num_workers)  # noqa: E731
+        return make(data.source, src_sampler), make(data.target, tgt_sampler), tgt_sampler
+
+    def _to_device(self, batch, step: int, salt: int):
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        if self.cfg.data.flip:
+            g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + step * 2 + salt)
+            flip = torch.rand(batch["image"].shape[0], generator=g) < 0.5
+            batch = flip_batch(batch, flip.to(self.device))
+        return batch
+
+    def _save(self, tag: str) -> Path | None:
+        if self.keeper is None:
+            return None
+        return self.keeper.save(training_state(self), step=self.step, tag=tag)
+
+    def fit(self) -> dict:
+        """Train to ``train.steps`` (or ``train.max_steps_per_run`` more steps); returns the final summary."""
+        cfg = self.cfg
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.out / "config.yaml")
+        data = build_train_data(cfg, with_test=self.dist.is_main)
+        check_labelled_source(data.source, cfg)
+        src_loader, tgt_loader, tgt_sampler = self._loaders(data)
+        writer = self._tensorboard()
+        stop_at = cfg.train.steps
+        if cfg.train.max_steps_per_run > 0:
+            stop_at = min(stop_at, self.step + cfg.train.max_steps_per_run)
+        bar = progress_bar(total=cfg.train.steps, initial=self.step, desc="train", disable=not (cfg.train.progress and self.dist.is_main))
+        started = time.perf_counter()
+        try:
+            for src, tgt in zip(src_loader, tgt_loader):
+                if self.step >= stop_at:
+                    break
+                src = self._to_device(src, self.step, 0)
+                tgt = self._to_device(tgt, self.step, 1)
+                try:
+                    record = self.train_step(src, tgt)
+                except _NonFinite as e:
+                    raise self._nan_error(e.losses) from None
+                record["step"] = self.step
+                record["pool"] = tgt_sampler.pool_size(self.step)
+                self.history.append(record)
+                self.step += 1
+                bar.update(1)
+                if self.step % cfg.train.log_every == 0 or self.step == stop_at:
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in ("total", "depth", "cycle", "adv", "disc")})
+                    if writer is not None:
+                        for k, v in record.items():
+                            writer.add_scalar(f"loss/{k}" if k not in ("step", "pool") else f"train/{k}", v, self.step)
+                        writer.add_scalar("train/lr", self.sched_g.get_last_lr()[0], self.step)
+                if cfg.train.eval_every and self.step % cfg.train.eval_every == 0 and self.step < cfg.train.steps:
+                    self._evaluate(data, writer)
+                if cfg.train.ckpt_every and self.step % cfg.train.ckpt_every == 0:
+                    self._save("step")
+        except KeyboardInterrupt:
+            path = self._save("interrupted")
+            if path is not None:
+                log.warning("interrupted at step %d; checkpoint saved to %s (resume with train.resume=%s)", self.step, path, path)
+            raise
+        finally:
+            bar.close()
+        summary = {"steps": self.step, "seconds": round(time.perf_counter() - started, 2), "out": str(self.out)}
+        if self.step >= cfg.train.steps:
+            summary["eval"] = self._evaluate(data, writer)
+        path = self._save("final" if self.step >= cfg.train.steps else "step")
+        if self.dist.is_main:
+            summary["checkpoint"] = str(path)
+            write_json(self.out / "history.json", self.history)
+            write_json(self.out / "summary.json", summary)
+        if writer is not None:
+            writer.close()
+        ddp.barrier(self.dist)
+        return summary
+
+    def _tensorboard(self):
+        if not (self.cfg.train.tensorboard and self.dist.is_main):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            log.warning("tensorboard is not installed; training logs go to history.json only")
+            return None
+        return SummaryWriter(str(self.out / "tb"))
+
+    def _evaluate(self, data, writer) -> dict | None:
+        if not self.dist.is_main or data.test is None:
+            return None
+        from edgedepth.eval import evaluate
+
+        net = self.depth_net.eval()
+
+        @torch.no_grad()
+        def predict(images):
+            return net.predict_depth(images.to(self.device)).float().cpu()
+
+        seg_fn = None
+        if self.semantic_net is not None:
+            seg = self.semantic_net.eval()
+
+            @torch.no_grad()
+            def seg_fn(images):  # noqa: F811 - a closure over the eval-mode net
+                return seg(images.to(self.device))["logits"].float().cpu()
+
+        result = evaluate(predict, data.test, batch_size=self.cfg.data.batch_size, max_depth=self.cfg.model.max_depth,
+                          semantic_fn=seg_fn, progress=False)
+        metrics = result["metrics"]
+        if writer is not None:
+            for k, v in metrics.items():
+                writer.add_scalar(f"eval/{k}", v, self.step)
+        if not self.best or metrics["abs_rel"] < self.best.get("abs_rel", float("inf")):
+            self.best = {"step": self.step, **metrics}
+            if self.keeper is not None:
+                self.keeper.save_best(training_state(self))
+        write_json(self.out / "eval.json", result_to_json(result))
+        return result_to_json(result)
+
+    def _nan_error(self, losses: dict[str, float]) -> TrainingError:
+        last = self.keeper.latest() if self.keeper else None
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        return TrainingError(
+            f"training stopped at step {self.step}: a loss is not finite ({', '.join(f'{k}={v:.3g}' for k, v in losses.items())})",
+            why=f"the weights diverged or the data holds NaN/inf values; {kept}",
+            fix="lower optim.lr or optim.disc_lr, keep optim.grad_clip > 0, check the data with `edgedepth data check`, "
+            + (f"and resume with train.resume={last}" if last else "and train again"),
+        )
+
+
+class _NonFinite(Exception):
+    def __init__(self, losses: dict[str, float]):
+        self.losses = losses
+
+
+def result_to_json(result: dict) -> dict:
+    """The JSON-serialisable part of an evaluation result (drops the images kept for grids)."""
+    return {k: v for k, v in result.items() if not isinstance(v, torch.Tensor) and k not in ("grid",)}
+
+
+def install_sigterm_as_interrupt() -> None:
+    """Let `kill` (and cluster pre-emption) save a checkpoint like Ctrl+C does."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def train(cfg: Config) -> dict:
+    trainer = Trainer(cfg)
+    try:
+        return trainer.fit()
+    finally:
+        ddp.shutdown(trainer.dist)

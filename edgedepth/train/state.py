@@ -1,0 +1,94 @@
+"""What a training checkpoint holds, and how it is written (atomically, last N kept, plus the best)."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from edgedepth.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
+from edgedepth.config import to_dict
+from edgedepth.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from edgedepth.train.loop import Trainer
+
+
+def training_state(t: "Trainer") -> dict:
+    """Everything needed to continue exactly: weights, optimisers, schedulers, scalers, RNG, history."""
+    return {
+        "config": to_dict(t.cfg),
+        "models": {
+            "depth": t.depth_net.state_dict(),
+            "semantic": t.semantic_net.state_dict() if t.semantic_net is not None else {},
+            "discriminator": t.discriminator.state_dict(),
+        },
+        "optim": {"g": t.opt_g.state_dict(), "f": t.opt_f.state_dict()},
+        "sched": {"g": t.sched_g.state_dict(), "f": t.sched_f.state_dict()},
+        "scaler": {"g": t.scaler_g.state_dict(), "f": t.scaler_f.state_dict()},
+        "step": t.step,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "python": list(random.getstate()[1]),
+        },
+        "history": t.history,
+        "best": t.best,
+    }
+
+
+def restore_training_state(t: "Trainer", path: str | Path) -> dict:
+    state = load_checkpoint(path, map_location=t.device)
+    try:
+        models = state["models"]
+        load_state_dict_checked(t.depth_net, models["depth"], what="depth", path=path)
+        if t.semantic_net is not None:
+            load_state_dict_checked(t.semantic_net, models["semantic"], what="semantic", path=path)
+        load_state_dict_checked(t.discriminator, models["discriminator"], what="discriminator", path=path)
+        t.opt_g.load_state_dict(state["optim"]["g"])
+        t.opt_f.load_state_dict(state["optim"]["f"])
+        t.sched_g.load_state_dict(state["sched"]["g"])
+        t.sched_f.load_state_dict(state["sched"]["f"])
+        t.scaler_g.load_state_dict(state["scaler"]["g"])
+        t.scaler_f.load_state_dict(state["scaler"]["f"])
+        t.step = int(state["step"])
+        t.history = list(state.get("history", []))
+        t.best = dict(state.get("best", {}))
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"checkpoint '{path}' cannot resume training",
+            why=f"it lacks or mismatches the training state ({e})",
+            fix="resume from a checkpoint written by `edgedepth train` with the same model config",
+        ) from None
+    return state
+
+
+class CheckpointKeeper:
+    """Writes OUT/checkpoints/step_NNNNNNN.pt (keeping the last N), OUT/best.pt and OUT/model.pt."""
+
+    def __init__(self, out: Path, *, keep_last: int = 3):
+        self.dir = Path(out) / "checkpoints"
+        self.out = Path(out)
+        self.keep_last = max(1, keep_last)
+
+    def save(self, state: dict, *, step: int, tag: str) -> Path:
+        path = self.dir / f"step_{step:07d}.pt"
+        save_checkpoint(path, state)
+        if tag in ("final", "interrupted"):
+            save_checkpoint(self.out / ("model.pt" if tag == "final" else "interrupted.pt"), state)
+        for old in sorted(self.dir.glob("step_*.pt"))[: -self.keep_last]:
+            old.unlink(missing_ok=True)
+        return self.out / "model.pt" if tag == "final" else path
+
+    def save_best(self, state: dict) -> Path:
+        path = self.out / "best.pt"
+        save_checkpoint(path, state)
+        return path
+
+    def latest(self) -> Path | None:
+        found = sorted(self.dir.glob("step_*.pt"))
+        return found[-1] if found else None
