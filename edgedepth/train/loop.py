@@ -63,6 +63,29 @@ def flip_batch(batch: dict[str, torch.Tensor], flip: torch.Tensor) -> dict[str, 
     return out
 
 
+def jitter_batch(batch: dict[str, torch.Tensor], strength: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Random brightness, contrast and saturation per sample, the same for a sample and its views
+    (the photometric loss compares them, so they must stay consistent with each other)."""
+    b = batch["image"].shape[0]
+    factors = 1 + strength * (2 * torch.rand(3, b, generator=generator) - 1)
+    bright, contrast, sat = (f.view(b, 1, 1, 1).to(batch["image"].device) for f in factors)
+
+    def apply(img: torch.Tensor) -> torch.Tensor:
+        shape = (b,) + (1,) * (img.dim() - 1)
+        br, co, sa = (f.view(shape) for f in (bright, contrast, sat))
+        img = img * br
+        mean = img.mean(dim=(-3, -2, -1), keepdim=True)
+        img = (img - mean) * co + mean
+        grey = img.mean(dim=-3, keepdim=True)
+        return ((img - grey) * sa + grey).clamp(0, 1)
+
+    out = dict(batch)
+    out["image"] = apply(batch["image"])
+    if "views_image" in batch:
+        out["views_image"] = apply(batch["views_image"])
+    return out
+
+
 class Trainer:
     """Owns the models, optimisers, data and checkpoints of one training run."""
 
@@ -247,6 +270,9 @@ class Trainer:
             g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + step * 2 + salt)
             flip = torch.rand(batch["image"].shape[0], generator=g) < 0.5
             batch = flip_batch(batch, flip.to(self.device))
+        if self.cfg.data.color_jitter > 0:
+            g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_033 + step * 2 + salt)
+            batch = jitter_batch(batch, self.cfg.data.color_jitter, g)
         return batch
 
     def _save(self, tag: str) -> Path | None:
