@@ -260,3 +260,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def save_config(cfg: Config, path: str | Path) -> None:
     atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def packaged_config(name: str) -> Path:
+    """A config shipped inside the package (so `edgedepth demo` works from any install)."""
+    return Path(__file__).parent / "configs" / f"{name}.yaml"
