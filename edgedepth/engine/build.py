@@ -1,0 +1,192 @@
+"""`build_engine`: one ONNX file in, one .engine container out, for the backend at hand."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from edgedepth import __version__
+from edgedepth.engine import container
+from edgedepth.engine.onnx_info import PRECISIONS, OnnxModelInfo, inspect_onnx
+from edgedepth.errors import EngineError
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime")
+CALIBRATION_IMAGES = 32  # min-max ranges settle after a few dozen images; more is for `edgedepth export --int8`
+
+
+def tensorrt_usable() -> bool:
+    """TensorRT imports and a CUDA GPU is present (what ``--backend auto`` asks)."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return False
+    from edgedepth.engine.tensorrt_builder import cuda_device
+
+    return cuda_device() is not None
+
+
+def resolve_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise EngineError(f"unknown backend '{backend}'", fix=f"pass one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "tensorrt" if tensorrt_usable() else "onnxruntime"
+    return backend
+
+
+def cpu_name() -> str:
+    """The CPU model ("AMD EPYC 7B13") where Linux says it, else the architecture."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def default_timing_cache(trt_version: str, device: dict[str, Any]) -> Path:
+    """Per TensorRT version and GPU architecture, under the user's cache folder, kept between builds."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgedepth" / "tensorrt"
+    return root / f"timing-{trt_version}-sm{device['compute_capability'].replace('.', '')}.cache"
+
+
+def _quantize(info: OnnxModelInfo, calib: str | Path | None, workdir: Path) -> OnnxModelInfo:
+    if calib is None:
+        raise EngineError(
+            f"--precision int8 needs calibration data: '{info.path}' is an {info.precision} ONNX without Q/DQ nodes",
+            fix="pass --calib DIR (images) or --calib synthetic, or pass the INT8 ONNX from `edgedepth export --int8`",
+        )
+    # Lazy: only INT8 builds from an FP32 ONNX need the quantiser and the calibration data loaders.
+    from edgedepth.export import quantize_int8
+    from edgedepth.export.calibration import load_calibration_set
+
+    images, _ = load_calibration_set(calib, size=(info.height, info.width), n=CALIBRATION_IMAGES)
+    out = workdir / "model.int8.onnx"
+    quantize_int8(info.path, out, calibration_images=images)
+    return inspect_onnx(out)
+
+
+def _convert_fp16(info: OnnxModelInfo, workdir: Path) -> OnnxModelInfo:
+    from edgedepth.export import convert_fp16  # lazy: only FP16 builds from FP32 need it
+
+    out = workdir / "model.fp16.onnx"
+    convert_fp16(info.path, out)
+    return inspect_onnx(out)
+
+
+def _check_same_precision(info: OnnxModelInfo, precision: str, backend: str) -> None:
+    if info.precision != precision:
+        raise EngineError(
+            f"--precision {precision} was asked but '{info.path}' is an {info.precision} ONNX",
+            why=f"{backend} runs the precision the ONNX graph holds",
+            fix=f"pass --precision {info.precision}, or the FP32 ONNX so build-engine converts it",
+        )
+
+
+def build_engine(
+    onnx_path: str | Path,
+    out: str | Path,
+    *,
+    precision: str,
+    backend: str = "auto",
+    calib: str | Path | None = None,
+    dla_core: int | None = None,
+    workspace_mb: int | None = None,
+    opt_level: int = 3,
+    timing_cache: str | Path | None = None,
+    batch: int = 1,
+    max_batch: int = 8,
+) -> dict[str, Any]:
+    """Build ``onnx_path`` into the engine container ``out`` (written atomically); returns its header.
+
+    INT8 needs a Q/DQ ONNX, or an FP32 ONNX plus ``calib`` (a folder of images or "synthetic"),
+    which is quantised with :func:`edgedepth.export.quantize_int8`. FP16 from an FP32 ONNX is
+    converted with :func:`edgedepth.export.convert_fp16` for ONNX Runtime and TensorRT 11;
+    TensorRT 10 sets its FP16 builder flag instead.
+    """
+    if precision not in PRECISIONS:
+        raise EngineError(f"unknown precision '{precision}'", fix=f"pass --precision {'|'.join(PRECISIONS)}")
+    if calib is not None and precision != "int8":
+        raise EngineError(f"--calib is only used with --precision int8 (got {precision})", fix="drop --calib or pass --precision int8")
+    source = inspect_onnx(onnx_path)
+    chosen = resolve_backend(backend)
+    if dla_core is not None and chosen != "tensorrt":
+        raise EngineError("--dla-core needs the TensorRT backend", why=f"the {chosen} backend was chosen", fix="build on a Jetson with TensorRT, or drop --dla-core")
+
+    extra = []
+    for flag, value in (("--calib", calib), ("--dla-core", dla_core), ("--workspace-mb", workspace_mb)):
+        if value is not None:
+            extra += [flag, str(value)]
+    if opt_level != 3:
+        extra += ["--opt-level", str(opt_level)]
+    rebuild = container.rebuild_command(onnx=onnx_path, out=out, precision=precision, backend=chosen, extra=extra)
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="edgedepth-build-") as tmp:
+        info = source
+        if precision == "int8" and info.precision != "int8":
+            info = _quantize(info, calib, Path(tmp))
+        if chosen == "tensorrt":
+            from edgedepth.engine import tensorrt_builder as trtb
+
+            trt = trtb.import_tensorrt()
+            major = trtb.tensorrt_major(trt.__version__)
+            device = trtb.cuda_device()
+            if device is None:
+                raise EngineError("the TensorRT backend needs a CUDA GPU, and none was found", fix="use --backend onnxruntime on this machine")
+            if precision == "fp16" and info.precision == "fp32" and major >= 11:
+                info = _convert_fp16(info, Path(tmp))
+            cache = Path(timing_cache) if timing_cache else default_timing_cache(trt.__version__, device)
+            plan = trtb.plan_build(
+                info, precision=precision, trt_major=major, dla_core=dla_core,
+                workspace=workspace_mb * (1 << 20) if workspace_mb else None,
+                opt_level=opt_level, batch=batch, max_batch=max_batch, timing_cache=cache,
+            )
+            payload = trtb.build_tensorrt(plan, trt=trt)
+            backend_version, options = trt.__version__, plan.describe()
+            batch_range = [plan.profile[0][0], plan.profile[2][0]] if plan.profile else [info.input_shape[0]] * 2
+        else:
+            from edgedepth.engine import onnxruntime_builder as ortb
+            import onnxruntime as ort
+
+            if precision == "fp16" and info.precision == "fp32":
+                info = _convert_fp16(info, Path(tmp))
+            _check_same_precision(info, precision, "ONNX Runtime")
+            provider = ortb.available_provider()
+            payload = ortb.build_onnxruntime(info.path, provider=provider)
+            backend_version, options = ort.__version__, {"provider": provider, "graph_optimization_level": "ORT_ENABLE_EXTENDED"}
+            device = {"name": cpu_name(), "compute_capability": None, "provider": provider}
+            if provider == "CUDAExecutionProvider":
+                from edgedepth.engine.tensorrt_builder import cuda_device
+
+                device = {**(cuda_device() or {}), "compute_capability": None, "provider": provider}
+            batch_range = [1, None] if info.dynamic_batch else [info.input_shape[0]] * 2
+
+    header = {
+        "edgedepth_version": __version__,
+        "backend": chosen,
+        "backend_version": backend_version,
+        "device": device,
+        "precision": precision,
+        "input_name": info.input_name,
+        "input_shape": list(info.input_shape),
+        "batch_range": batch_range,
+        "output_name": info.output_name,
+        "height": info.height,
+        "width": info.width,
+        "preprocessing": info.preprocessing,
+        "min_depth": info.min_depth,
+        "max_depth": info.max_depth,
+        "onnx": str(onnx_path),
+        "onnx_sha256": source.sha256,
+        "onnx_precision": source.precision,
+        "build_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "build_seconds": round(time.perf_counter() - started, 2),
+        "options": options,
+        "rebuild_command": rebuild,
+    }
+    return container.write_engine(out, header, payload)
