@@ -108,6 +108,9 @@ class DepthPredictor(nn.Module):
     def __init__(self, net: DepthNet) -> None:
         super().__init__()
         self.net = net
+        # Start in the net's mode: torch.onnx.export restores the wrapper's mode recursively
+        # afterwards, which would otherwise flip an eval-mode net into training mode.
+        self.train(net.training)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net.predict_depth(image)

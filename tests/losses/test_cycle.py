@@ -1,0 +1,77 @@
+"""Cycle loss on a fronto-parallel plane whose stereo pair is built exactly (integer disparity)."""
+import pytest
+import torch
+
+from edgedepth.losses import cycle_loss
+
+B, H, W = 2, 32, 64
+FX = 64.0
+BASELINE = 0.54
+SHIFT = 8  # disparity in pixels: FX * BASELINE / depth
+PLANE_DEPTH = FX * BASELINE / SHIFT
+
+
+def _smooth_texture():
+    """Sinusoids: the photometric error is smooth within a few pixels of the truth."""
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W + SHIFT, dtype=torch.float32), indexing="ij")
+    phase = torch.rand(B, 3, 1, 1) * 6.28
+    return 0.5 + 0.25 * torch.sin(xs * 6.28 / 16 + phase) + 0.2 * torch.sin(ys * 6.28 / 12 + 2 * phase)
+
+
+def _scene(texture=None):
+    """target, right view, T (target -> right), K, true depth; white-noise texture unless given."""
+    texture = torch.rand(B, 3, H, W + SHIFT) if texture is None else texture
+    target = texture[..., :W]
+    right = texture[..., SHIFT:]  # right(x) = target(x + SHIFT): seen from a camera 0.54 m to the right
+    K = torch.tensor([[FX, 0.0, W / 2], [0.0, FX, H / 2], [0.0, 0.0, 1.0]]).expand(B, 3, 3)
+    T = torch.eye(4).expand(B, 4, 4).clone()
+    T[:, 0, 3] = -BASELINE
+    depth = torch.full((B, 1, H, W), PLANE_DEPTH)
+    return target, right, T, K, depth
+
+
+def test_true_depth_gives_near_zero_and_wrong_depth_more():
+    target, right, T, K, depth = _scene()
+    views, poses = right.unsqueeze(1), T.unsqueeze(1)
+    good = cycle_loss(target, views, poses, depth, K, kernel="reference")
+    wrong = cycle_loss(target, views, poses, 2 * depth, K, kernel="reference")
+    assert good.item() < 0.01  # only the SSIM windows touching the invalid border are off
+    assert wrong.item() > 10 * good.item()
+
+
+def test_per_pixel_min_picks_the_better_view():
+    target, right, T, K, depth = _scene()
+    noise = torch.rand_like(right)
+    good = cycle_loss(target, right.unsqueeze(1), T.unsqueeze(1), depth, K, kernel="reference")
+    bad = cycle_loss(target, noise.unsqueeze(1), T.unsqueeze(1), depth, K, kernel="reference")
+    both = cycle_loss(target, torch.stack([noise, right], 1), torch.stack([T, T], 1), depth, K, kernel="reference")
+    assert both.item() <= good.item() + 1e-6
+    assert bad.item() > 10 * good.item()
+
+
+def test_invalid_views_are_left_out():
+    target, right, T, K, depth = _scene()
+    away = T.clone()
+    away[:, 0, 3] = -1000.0  # every pixel projects outside this view
+    alone = cycle_loss(target, right.unsqueeze(1), T.unsqueeze(1), depth, K, kernel="reference")
+    with_away = cycle_loss(target, torch.stack([right, right], 1), torch.stack([away, T], 1), depth, K, kernel="reference")
+    assert with_away.item() == pytest.approx(alone.item(), rel=1e-6)
+
+
+def test_nothing_valid_gives_zero_with_graph():
+    target, right, T, K, depth = _scene()
+    T[:, 0, 3] = -1000.0
+    depth.requires_grad_(True)
+    loss = cycle_loss(target, right.unsqueeze(1), T.unsqueeze(1), depth, K, kernel="reference")
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.isfinite(depth.grad).all()
+
+
+@pytest.mark.parametrize("factor, sign", [(1.1, 1.0), (0.9, -1.0)])
+def test_gradient_moves_depth_towards_the_truth(factor, sign):
+    target, right, T, K, depth = _scene(_smooth_texture())
+    depth = (factor * depth).requires_grad_(True)  # off by about 0.7 px of disparity
+    cycle_loss(target, right.unsqueeze(1), T.unsqueeze(1), depth, K, kernel="reference").backward()
+    assert torch.isfinite(depth.grad).all()
+    assert sign * depth.grad.sum() > 0  # descending the loss moves the plane towards its true depth
