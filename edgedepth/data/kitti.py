@@ -1,0 +1,277 @@
+"""KITTI raw (the Eigen split and friends): images, stereo partner, OXTS temporal poses, depth ground truth.
+
+On-disk layout (the raw-data archives extracted into one folder, see docs/datasets.md)::
+
+    ROOT/2011_09_26/calib_cam_to_cam.txt, calib_velo_to_cam.txt, calib_imu_to_velo.txt
+    ROOT/2011_09_26/2011_09_26_drive_0002_sync/image_02/data/0000000069.png   (left colour; .jpg also read)
+    ROOT/2011_09_26/2011_09_26_drive_0002_sync/image_03/data/0000000069.png   (right colour)
+    ROOT/2011_09_26/2011_09_26_drive_0002_sync/oxts/data/0000000069.txt       (30 GPS/IMU values)
+    ROOT/2011_09_26/2011_09_26_drive_0002_sync/velodyne_points/data/0000000069.bin
+    DEPTH_ROOT/[train|val/]2011_09_26_drive_0002_sync/proj_depth/groundtruth/image_02/0000000069.png
+
+A split file lists one sample per line: ``2011_09_26/2011_09_26_drive_0002_sync 0000000069 l``
+(``l`` = image_02 is the target, ``r`` = image_03).
+
+Frames: the rectified cameras share one orientation; camera c sits at ``t_c = K^-1 P_rect_0c[:, 3]``
+in rectified camera-0 coordinates, so X_c = X_rect0 + t_c and X_rect0 = R_rect_00 Tr_velo_to_cam X_velo.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgedepth.data import geometry as geo
+from edgedepth.data.readers import (
+    RealDataset,
+    check_same_size,
+    read_rgb,
+    read_split_lines,
+    read_text,
+    read_uint16_png,
+    require_file,
+    view_kinds,
+)
+from edgedepth.data.sample import Sample, View
+from edgedepth.errors import DataError
+
+GT_CHOICES = ("auto", "velodyne", "annotated", "none")
+CAMERA_OF_SIDE = {"l": 2, "r": 3}
+FIX_RAW = "download the KITTI raw drive (and its calibration) and extract it under the dataset root (docs/datasets.md)"
+FIX_CALIB = "download the calibration archive of that date (e.g. 2011_09_26_calib.zip) and extract it under the dataset root"
+
+
+@dataclass(frozen=True)
+class KittiCalib:
+    """Per-date calibration: intrinsics and camera offsets of the rectified colour cameras."""
+
+    K: dict[int, np.ndarray]  # camera (2, 3) -> [3,3]
+    T_cam_velo: dict[int, np.ndarray]  # camera -> 4x4, velodyne -> rectified camera c
+    T_velo_imu: np.ndarray | None  # 4x4, IMU -> velodyne; None if calib_imu_to_velo.txt is absent
+
+    def T_cam_imu(self, cam: int, path: Path) -> np.ndarray:
+        if self.T_velo_imu is None:
+            raise DataError(f"calibration file is missing: {path}", why="temporal poses need it", fix=FIX_CALIB)
+        return self.T_cam_velo[cam] @ self.T_velo_imu
+
+
+def _rt_entry(path: Path) -> np.ndarray:
+    calib = geo.read_kitti_calib(path, fix=FIX_CALIB)
+    R = geo.calib_entry(calib, "R", 9, path, FIX_CALIB).reshape(3, 3)
+    t = geo.calib_entry(calib, "T", 3, path, FIX_CALIB)
+    return geo.rigid(R, t)
+
+
+def load_calib(date_dir: Path) -> KittiCalib:
+    """Parse calib_cam_to_cam.txt, calib_velo_to_cam.txt and (if present) calib_imu_to_velo.txt of a date."""
+    cam_path = date_dir / "calib_cam_to_cam.txt"
+    cam = geo.read_kitti_calib(cam_path, fix=FIX_CALIB)
+    R_rect = geo.rigid(geo.calib_entry(cam, "R_rect_00", 9, cam_path, FIX_CALIB).reshape(3, 3), np.zeros(3))
+    T_rect_velo = R_rect @ _rt_entry(date_dir / "calib_velo_to_cam.txt")
+    K, T_cam_velo = {}, {}
+    for c in (2, 3):
+        P = geo.calib_entry(cam, f"P_rect_0{c}", 12, cam_path, FIX_CALIB).reshape(3, 4)
+        K[c] = P[:, :3]
+        offset = np.linalg.solve(K[c], P[:, 3])  # P = K [I | t]
+        T_cam_velo[c] = geo.translation(*offset) @ T_rect_velo
+    imu_path = date_dir / "calib_imu_to_velo.txt"
+    T_velo_imu = _rt_entry(imu_path) if imu_path.exists() else None
+    return KittiCalib(K=K, T_cam_velo=T_cam_velo, T_velo_imu=T_velo_imu)
+
+
+def project_velodyne(points: np.ndarray, T_cam_velo: np.ndarray, K: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Sparse depth [H,W] (metres, 0 = no point) from Velodyne points [N,>=3] (x, y, z, ...).
+
+    Like monodepth2's generate_depth_map (P_rect @ R_rect @ Tr_velo_to_cam, nearest point kept per
+    pixel), but geometrically exact for our pixel convention: the depth is the camera z, and a point
+    lands on the pixel whose centre (integer coordinates) is nearest, without the extra -1 offset.
+    """
+    h, w = shape
+    xyz = points[:, :3].astype(np.float64)
+    cam = xyz @ T_cam_velo[:3, :3].T + T_cam_velo[:3, 3]
+    cam = cam[cam[:, 2] > 1e-3]  # in front of the camera
+    pix = cam @ K.T
+    u = np.round(pix[:, 0] / pix[:, 2]).astype(np.int64)
+    v = np.round(pix[:, 1] / pix[:, 2]).astype(np.int64)
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    depth = np.full(h * w, np.inf)
+    np.minimum.at(depth, v[inside] * w + u[inside], cam[inside, 2])
+    depth[~np.isfinite(depth)] = 0.0
+    return depth.reshape(h, w).astype(np.float32)
+
+
+def read_velodyne(path: Path) -> np.ndarray:
+    """A Velodyne scan: float32 (x, y, z, reflectance) records -> [N,4]."""
+    require_file(path, "Velodyne scan", FIX_RAW)
+    size = path.stat().st_size
+    if size % 16:
+        raise DataError(
+            f"Velodyne scan {path} has {size} bytes, not a multiple of 16",
+            why="scans are float32 (x, y, z, reflectance) records",
+            fix=f"the file is truncated; {FIX_RAW}",
+        )
+    return np.fromfile(path, dtype=np.float32).reshape(-1, 4)
+
+
+def read_oxts(path: Path) -> np.ndarray:
+    """One OXTS packet (30 numbers: lat, lon, alt, roll, pitch, yaw, velocities, ...)."""
+    text = read_text(path, what="OXTS file", fix=FIX_RAW)
+    try:
+        packet = np.array([float(v) for v in text.split()], dtype=np.float64)
+    except ValueError as exc:
+        raise DataError(f"OXTS file {path} is not a list of numbers", why=str(exc), fix=FIX_RAW) from None
+    if packet.size < 6:
+        raise DataError(f"OXTS file {path} has {packet.size} values, expected 30", fix=FIX_RAW)
+    return packet
+
+
+@dataclass(frozen=True)
+class KittiRecord:
+    drive: str  # "2011_09_26/2011_09_26_drive_0002_sync"
+    frame: int
+    side: str  # "l" | "r"
+
+    @property
+    def name(self) -> str:
+        return f"{self.drive} {self.frame:010d} {self.side}"
+
+
+class KittiRaw(RealDataset):
+    """KITTI raw samples listed by a split file (or every frame under ``root`` when ``split_file`` is None).
+
+    gt: "velodyne" projects the scan; "annotated" reads the depth-completion PNGs (uint16, value/256 m);
+    "auto" uses the annotated PNGs if the first sample has one, else the scans if it has one, else none.
+    Items are Samples at the native resolution (about 375x1242); resize them with edgedepth.data.transforms.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        split_file: str | os.PathLike | None = None,
+        views: str = "stereo",
+        gt: str = "auto",
+        depth_root: str | os.PathLike | None = None,
+    ):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError(f"KITTI root {self.root} is not a folder", fix=FIX_RAW)
+        if gt not in GT_CHOICES:
+            raise DataError(f"unknown KITTI ground truth {gt!r}", fix=f"use one of {', '.join(GT_CHOICES)}")
+        self.stereo, self.temporal = view_kinds(views)
+        self.depth_roots = [Path(depth_root)] if depth_root else [self.root / "data_depth_annotated", self.root]
+        self.records = self._read_split(split_file) if split_file else self._all_frames()
+        if not self.records:
+            raise DataError(f"no KITTI frames found under {self.root}", fix=FIX_RAW)
+        self.gt = self._resolve_gt(gt)
+        self._calibs: dict[Path, KittiCalib] = {}  # per date folder, parsed once per dataset (and worker)
+
+    # ------------------------------------------------------------------ records
+    def _read_split(self, split_file) -> list[KittiRecord]:
+        records = []
+        for number, fields in enumerate(read_split_lines(split_file), start=1):
+            side = fields[2] if len(fields) > 2 else "l"
+            if len(fields) < 2 or not fields[1].isdigit() or side not in CAMERA_OF_SIDE:
+                raise DataError(
+                    f"split file {split_file}, line {number}: {' '.join(fields)!r} is not a KITTI split entry",
+                    fix="write lines like '2011_09_26/2011_09_26_drive_0002_sync 0000000069 l'",
+                )
+            records.append(KittiRecord(fields[0].strip("/"), int(fields[1]), side))
+        return records
+
+    def _all_frames(self) -> list[KittiRecord]:
+        records = []
+        for image_dir in sorted(self.root.glob("*/*_sync/image_02/data")):
+            drive = f"{image_dir.parents[2].name}/{image_dir.parents[1].name}"
+            frames = sorted(int(p.stem) for p in image_dir.iterdir() if p.stem.isdigit())
+            if self.temporal:  # the first and last frame have no neighbour on one side
+                frames = [f for f in frames if f - 1 in frames and f + 1 in frames]
+            records += [KittiRecord(drive, f, "l") for f in frames]
+        return records
+
+    # ------------------------------------------------------------------ paths
+    def _drive_dir(self, record: KittiRecord) -> Path:
+        return self.root / record.drive
+
+    def image_path(self, record: KittiRecord, cam: int, frame: int) -> Path:
+        base = self._drive_dir(record) / f"image_0{cam}" / "data" / f"{frame:010d}"
+        png = base.with_suffix(".png")
+        jpg = base.with_suffix(".jpg")
+        return jpg if not png.exists() and jpg.exists() else png
+
+    def annotated_path(self, record: KittiRecord, cam: int) -> Path:
+        drive_name = Path(record.drive).name
+        tail = Path("proj_depth", "groundtruth", f"image_0{cam}", f"{record.frame:010d}.png")
+        candidates = [base / sub / drive_name / tail for base in self.depth_roots for sub in ("train", "val", "")]
+        candidates.append(self._drive_dir(record) / tail)
+        return next((p for p in candidates if p.exists()), candidates[0])
+
+    def velodyne_path(self, record: KittiRecord) -> Path:
+        return self._drive_dir(record) / "velodyne_points" / "data" / f"{record.frame:010d}.bin"
+
+    def _resolve_gt(self, gt: str) -> str:
+        if gt != "auto":
+            return gt
+        first = self.records[0]
+        if self.annotated_path(first, CAMERA_OF_SIDE[first.side]).exists():
+            return "annotated"
+        return "velodyne" if self.velodyne_path(first).exists() else "none"
+
+    # ------------------------------------------------------------------ loading
+    def _calib(self, record: KittiRecord) -> KittiCalib:
+        date_dir = self._drive_dir(record).parent
+        if date_dir not in self._calibs:
+            self._calibs[date_dir] = load_calib(date_dir)
+        return self._calibs[date_dir]
+
+    def _image(self, record: KittiRecord, cam: int, frame: int) -> torch.Tensor:
+        return read_rgb(self.image_path(record, cam, frame), what="KITTI image", fix=FIX_RAW)
+
+    def _world_imu(self, record: KittiRecord, frame: int, scale: float) -> np.ndarray:
+        path = self._drive_dir(record) / "oxts" / "data" / f"{frame:010d}.txt"
+        return geo.oxts_pose(read_oxts(path), mercator_scale=scale)
+
+    def _depth(self, record: KittiRecord, calib: KittiCalib, cam: int, shape: tuple[int, int]) -> torch.Tensor | None:
+        if self.gt == "none":
+            return None
+        if self.gt == "annotated":
+            path = self.annotated_path(record, cam)
+            fix = "download KITTI's data_depth_annotated.zip and extract it under the dataset root, or use gt='velodyne'"
+            depth = read_uint16_png(path, what="annotated depth PNG", fix=fix).astype(np.float32) / 256.0
+            check_same_size(path, "annotated depth PNG", depth.shape, shape, fix)
+        else:
+            depth = project_velodyne(read_velodyne(self.velodyne_path(record)), calib.T_cam_velo[cam], calib.K[cam], shape)
+        return torch.from_numpy(depth).unsqueeze(0)
+
+    def load(self, record: KittiRecord) -> Sample:
+        cam = CAMERA_OF_SIDE[record.side]
+        calib = self._calib(record)
+        image = self._image(record, cam, record.frame)
+        views = []
+        if self.stereo:
+            other = 5 - cam  # 2 <-> 3
+            T = calib.T_cam_velo[other] @ geo.invert(calib.T_cam_velo[cam])
+            views.append(View(self._image(record, other, record.frame), geo.pose_tensor(T), "stereo"))
+        if self.temporal:
+            T_cam_imu = calib.T_cam_imu(cam, self._drive_dir(record).parent / "calib_imu_to_velo.txt")
+            target_packet = read_oxts(self._drive_dir(record) / "oxts" / "data" / f"{record.frame:010d}.txt")
+            # One Mercator scale (the target's latitude) for all frames, so relative poses are metric there.
+            scale = geo.mercator_scale(target_packet[0])
+            T_world_target = geo.oxts_pose(target_packet, mercator_scale=scale) @ geo.invert(T_cam_imu)
+            for frame in (record.frame - 1, record.frame + 1):
+                T_world_source = self._world_imu(record, frame, scale) @ geo.invert(T_cam_imu)
+                T = geo.relative_pose(T_world_target, T_world_source)
+                views.append(View(self._image(record, cam, frame), geo.pose_tensor(T), "temporal"))
+        for view in views:
+            if view.image.shape != image.shape:
+                raise DataError(
+                    f"KITTI images of {record.name} differ in size: {tuple(image.shape[1:])} vs {tuple(view.image.shape[1:])}",
+                    fix=FIX_RAW,
+                )
+        depth = self._depth(record, calib, cam, tuple(image.shape[1:]))
+        K = torch.from_numpy(calib.K[cam]).float()
+        return Sample(image=image, K=K, views=views, depth=depth, domain="kitti", name=record.name)
+

@@ -1,0 +1,130 @@
+"""File readers shared by the real-dataset loaders; every failure is a DataError naming the file and the fix.
+
+Also holds :class:`RealDataset`, the small base the KITTI, Virtual KITTI 2 and Cityscapes loaders share
+(length, the ``views`` option, and :meth:`RealDataset.problems` for ``edgedepth data check``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from edgedepth.errors import DataError
+
+VIEW_CHOICES = ("stereo", "temporal", "both")
+
+
+def require_file(path: Path, what: str, fix: str) -> Path:
+    """Return ``path`` if it is a file, else raise a DataError saying ``what`` is missing."""
+    if not path.is_file():
+        raise DataError(f"{what} is missing: {path}", fix=fix)
+    return path
+
+
+def _open_image(path: Path, what: str, fix: str) -> Image.Image:
+    require_file(path, what, fix)
+    try:
+        image = Image.open(path)
+        image.load()  # decode now so that truncated files fail here, not later
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"cannot read {what} {path}", why=str(exc), fix=f"the file is corrupt; {fix}") from None
+    return image
+
+
+def read_rgb(path: Path, *, what: str, fix: str) -> torch.Tensor:
+    """An 8-bit colour image as [3,H,W] float32 RGB in [0,1]."""
+    array = np.asarray(_open_image(path, what, fix).convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def read_rgb_uint8(path: Path, *, what: str, fix: str) -> np.ndarray:
+    """An 8-bit colour image as [H,W,3] uint8 (for colour-coded labels, no conversion to float)."""
+    return np.asarray(_open_image(path, what, fix).convert("RGB"), dtype=np.uint8)
+
+
+def read_uint8_map(path: Path, *, what: str, fix: str) -> np.ndarray:
+    """A single-channel 8-bit PNG (label ids) as [H,W] uint8; palette images keep their indices."""
+    image = _open_image(path, what, fix)
+    if image.mode not in ("L", "P"):
+        raise DataError(
+            f"{what} {path} is not a single-channel 8-bit PNG (mode {image.mode})",
+            fix=f"use the label-id PNGs, not the colour visualisations; {fix}",
+        )
+    return np.asarray(image, dtype=np.uint8)
+
+
+def read_uint16_png(path: Path, *, what: str, fix: str) -> np.ndarray:
+    """A 16-bit single-channel PNG as [H,W] int64 (raw values, no scaling)."""
+    image = _open_image(path, what, fix)
+    if image.mode not in ("I;16", "I;16B", "I"):
+        raise DataError(
+            f"{what} {path} is not a 16-bit PNG (mode {image.mode})",
+            why="depth and disparity maps are stored as single-channel uint16 PNGs",
+            fix=fix,
+        )
+    return np.asarray(image).astype(np.int64)
+
+
+def read_text(path: Path, *, what: str, fix: str) -> str:
+    require_file(path, what, fix)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {what} {path}", why=str(exc), fix=fix) from None
+
+
+def check_same_size(path: Path, what: str, shape: tuple[int, ...], expected: tuple[int, ...], fix: str) -> None:
+    """Raise if a map read from ``path`` (shape [H,W,...]) does not match the image size ``expected`` (H,W)."""
+    if tuple(shape[:2]) != tuple(expected[:2]):
+        raise DataError(
+            f"{what} {path} is {shape[1]}x{shape[0]} but its image is {expected[1]}x{expected[0]}",
+            why="every map of a sample must have the size of its image",
+            fix=fix,
+        )
+
+
+def view_kinds(views: str) -> tuple[bool, bool]:
+    """(stereo?, temporal?) for a ``views`` option; order in a Sample is stereo first, then prev, next."""
+    if views not in VIEW_CHOICES:
+        raise DataError(f"unknown views option {views!r}", fix=f"use one of {', '.join(VIEW_CHOICES)}")
+    return views in ("stereo", "both"), views in ("temporal", "both")
+
+
+def read_split_lines(split_file: str | os.PathLike) -> list[list[str]]:
+    """Whitespace-separated fields of each non-empty line of a split file."""
+    path = Path(split_file)
+    text = read_text(path, what="split file", fix="pass the path of an existing split file (see docs/datasets.md)")
+    rows = [line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not rows:
+        raise DataError(f"split file {path} has no entries", fix="list one sample per line (see docs/datasets.md)")
+    return rows
+
+
+class RealDataset(torch.utils.data.Dataset):
+    """Base of the real-dataset loaders: ``records`` (one per sample) and ``load(record) -> Sample``."""
+
+    records: list
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int):
+        return self.load(self.records[index])
+
+    def load(self, record):  # pragma: no cover - every loader defines it
+        raise NotImplementedError
+
+    def problems(self, *, progress: bool = True) -> list[str]:
+        """Load every sample and return the message of every DataError (duplicates removed, in order)."""
+        from edgedepth.utils.progress import progress_bar
+
+        found: dict[str, None] = {}
+        for record in progress_bar(self.records, desc="checking", disable=not progress):
+            try:
+                self.load(record)
+            except DataError as exc:
+                found.setdefault(exc.message(), None)
+        return list(found)
