@@ -1,0 +1,147 @@
+"""`edgedepth eval --checkpoint CKPT --data DIR|NAME [--json OUT] [--markdown OUT] [--grid OUT.png] ...`"""
+from __future__ import annotations
+
+import argparse
+from typing import Optional
+
+SYNTHETIC_ALIASES = {"synthetic": "synthetic-target"}
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size '{text}' is not HxW, e.g. 96x320") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"size '{text}' must be positive")
+    return h, w
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint: depth metrics, error by distance and on boundaries, mIoU",
+        description="Evaluate the depth network of a checkpoint (and its semantic network, for mIoU, when the data "
+        "has semantic labels) with the Eigen metrics (monodepth2 protocol: per-image metrics averaged over images).",
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint .pt written by `edgedepth train`")
+    p.add_argument("--data", required=True,
+                   help="dataset folder (written by `edgedepth data synth`, or with --root for kitti/vkitti2/cityscapes) "
+                   "or a name: synthetic-target, synthetic-source, kitti, vkitti2, cityscapes")
+    p.add_argument("--root", help="dataset root for named real datasets")
+    p.add_argument("--split-file", help="split file (e.g. KITTI eigen test_files.txt)")
+    p.add_argument("--size", type=_size, help="evaluation size HxW (default: the size the checkpoint was trained at)")
+    p.add_argument("--length", type=int, help="synthetic data: number of test samples (default: the training config's test_length)")
+    p.add_argument("--json", metavar="OUT", help="write all results as JSON")
+    p.add_argument("--markdown", metavar="OUT", help="write a Markdown report")
+    p.add_argument("--grid", metavar="OUT.png", help="write a PNG grid: image | ground truth | prediction | error")
+    p.add_argument("--grid-samples", type=int, default=4, help="rows in the PNG grid (default 4)")
+    p.add_argument("--crop", choices=["none", "garg", "eigen"], default="none", help="evaluation crop (Garg for KITTI Eigen split)")
+    p.add_argument("--min-depth", type=float, default=1e-3, help="ignore gt below this (metres, default 1e-3)")
+    p.add_argument("--max-depth", type=float, default=80.0, help="ignore gt beyond this and clamp predictions (80 or 50 m cap)")
+    p.add_argument("--median-scaling", action="store_true", help="scale each prediction by median(gt)/median(pred)")
+    p.add_argument("--boundary-px", type=int, default=2, help="boundary band width in px around gt label/depth edges (default 2)")
+    p.add_argument("--no-semantics", action="store_true", help="skip mIoU even if the checkpoint has a semantic network")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.set_defaults(func=run)
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _semantic_net(state: dict, path: str, model_cfg, depth_net):
+    """The checkpoint's semantic network in eval mode, or None when the checkpoint has none."""
+    from edgedepth.checkpoint import load_state_dict_checked
+    from edgedepth.models import build_models, build_semantic_net
+
+    weights = (state.get("models") or {}).get("semantic")
+    if not weights:
+        return None
+    if model_cfg.shared_backbone:  # S runs on the (already loaded) encoder of D, which its state_dict leaves out
+        semantic_net = build_semantic_net(num_classes=model_cfg.num_classes, shared_encoder=depth_net.encoder)
+    else:
+        _, semantic_net, _ = build_models(model_cfg)
+    load_state_dict_checked(semantic_net, weights, what="semantic", path=path)
+    return semantic_net.eval()
+
+
+def _dataset(args: argparse.Namespace, data_cfg):
+    """The test split of --data; synthetic names reproduce the training run's held-out test set."""
+    from edgedepth.data.registry import build_dataset
+    from edgedepth.train.data import TEST_SEED_OFFSET
+
+    name = SYNTHETIC_ALIASES.get(args.data, args.data)
+    size = tuple(args.size or data_cfg.size)
+    return build_dataset(
+        name, root=args.root, split="test", size=size, length=args.length or data_cfg.test_length,
+        seed=data_cfg.seed + TEST_SEED_OFFSET, views=data_cfg.views, split_file=args.split_file,
+    )  # fmt: skip
+
+
+def _padded_to_32(fn):
+    """Wrap a network so any input size works: resize to multiples of 32 (the encoder's stride) and back."""
+    import torch.nn.functional as F
+
+    def run(images):
+        h, w = images.shape[-2:]
+        h32, w32 = max(32, round(h / 32) * 32), max(32, round(w / 32) * 32)
+        if (h32, w32) == (h, w):
+            return fn(images)
+        out = fn(F.interpolate(images, size=(h32, w32), mode="bilinear", align_corners=False))
+        return F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
+
+    return run
+
+
+def run(args: argparse.Namespace) -> Optional[int]:
+    import torch
+
+    from edgedepth.checkpoint import load_checkpoint, load_depth_net
+    from edgedepth.config import DataConfig, from_dict
+    from edgedepth.eval import evaluate
+    from edgedepth.eval.report import save_grid_png, text_table, write_eval_json, write_eval_markdown
+
+    device = _device(args.device)
+    state = load_checkpoint(args.checkpoint)
+    depth_net, model_cfg = load_depth_net(args.checkpoint)
+    semantic_net = None if args.no_semantics else _semantic_net(state, args.checkpoint, model_cfg, depth_net)
+    depth_net = depth_net.to(device)
+    semantic_net = semantic_net.to(device) if semantic_net is not None else None
+    data_cfg = from_dict((state.get("config") or {}).get("data", {}), DataConfig)
+    del state  # the weights now live in the networks
+    dataset = _dataset(args, data_cfg)
+
+    @torch.no_grad()
+    def predict(images):
+        return depth_net.predict_depth(images.to(device)).float().cpu()
+
+    @torch.no_grad()
+    def segment(images):
+        return semantic_net(images.to(device))["logits"].float().cpu()
+
+    result = evaluate(
+        _padded_to_32(predict), dataset, batch_size=args.batch_size, min_depth=args.min_depth,
+        max_depth=args.max_depth, crop=None if args.crop == "none" else args.crop,
+        median_scaling=args.median_scaling, semantic_fn=_padded_to_32(segment) if semantic_net else None,
+        grid_samples=args.grid_samples if args.grid else 0, boundary_px=args.boundary_px,
+    )  # fmt: skip
+    result["checkpoint"] = str(args.checkpoint)
+    result["data"] = str(args.data)
+    print(text_table(result))
+    if args.json:
+        write_eval_json(args.json, result)
+        print(f"wrote {args.json}")
+    if args.markdown:
+        write_eval_markdown(args.markdown, result, title=f"Depth evaluation of {args.checkpoint} on {args.data}")
+        print(f"wrote {args.markdown}")
+    if args.grid:
+        g = result["grid"]
+        save_grid_png(args.grid, g["image"], g["gt"], g["pred"])
+        print(f"wrote {args.grid}")
+    return 0

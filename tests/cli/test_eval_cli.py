@@ -1,0 +1,62 @@
+import json
+
+import pytest
+from PIL import Image
+
+from edgedepth.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """An untrained resnet18 D/S/F checkpoint whose config asks for 2 synthetic test frames at 64x128."""
+    from edgedepth.checkpoint import save_checkpoint
+    from edgedepth.config import Config, to_dict
+    from edgedepth.models import build_models
+
+    cfg = Config()
+    cfg.data.size = (64, 128)
+    cfg.data.test_length = 2
+    depth, semantic, disc = build_models(cfg.model)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    models = {"depth": depth.state_dict(), "semantic": semantic.state_dict(), "discriminator": disc.state_dict()}
+    save_checkpoint(path, {"config": to_dict(cfg), "models": models, "step": 0})
+    return path
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    code = main(["eval", "--checkpoint", str(tmp_path / "nope.pt"), "--data", "synthetic-target"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "nope.pt" in err and "does not exist" in err and "Traceback" not in err
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path, checkpoint, capsys):
+    bad = tmp_path / "cut.pt"
+    bad.write_bytes(checkpoint.read_bytes()[:1000])
+    code = main(["eval", "--checkpoint", str(bad), "--data", "synthetic-target"])
+    err = capsys.readouterr().err
+    assert code != 0 and "cut.pt" in err and "Traceback" not in err
+
+
+def test_unknown_dataset_is_a_clear_error(tmp_path, checkpoint, capsys):
+    code = main(["eval", "--checkpoint", str(checkpoint), "--data", str(tmp_path / "missing-folder")])
+    err = capsys.readouterr().err
+    assert code != 0 and "missing-folder" in err and "Traceback" not in err
+
+
+def test_eval_end_to_end(tmp_path, checkpoint, capsys):
+    out = tmp_path / "out"
+    code = main([
+        "eval", "--checkpoint", str(checkpoint), "--data", "synthetic-target", "--batch-size", "2",
+        "--json", str(out / "eval.json"), "--markdown", str(out / "eval.md"), "--grid", str(out / "grid.png"),
+        "--grid-samples", "2", "--max-depth", "50",
+    ])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "abs_rel" in printed and "boundary" in printed
+    data = json.loads((out / "eval.json").read_text())
+    assert set(data["metrics"]) == {"abs_rel", "sq_rel", "rmse", "rmse_log", "a1", "a2", "a3"}
+    assert data["num_images"] == 2 and data["settings"]["max_depth"] == 50.0
+    assert data["miou"] is not None  # the synthetic target has semantic labels and the checkpoint an S net
+    assert "| all images |" in (out / "eval.md").read_text()
+    assert Image.open(out / "grid.png").size == (4 * 130 - 2, 2 * 66 - 2)
