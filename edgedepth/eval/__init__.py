@@ -1,4 +1,8 @@
-"""Evaluation: Eigen depth metrics (monodepth2 protocol), mIoU, error by distance and on boundaries, reports."""
+"""Evaluation: Eigen depth metrics (monodepth2 protocol), mIoU, error by distance and on boundaries, reports.
+
+Importing this package needs only numpy (torch is imported when ``evaluate`` runs), so the deploy
+half (bench) can use the metrics without the training stack.
+"""
 from edgedepth.eval.evaluate import evaluate
 from edgedepth.eval.metrics import (
     METRIC_KEYS,
@@ -22,3 +26,4 @@ __all__ = [
     "write_eval_json",
     "write_eval_markdown",
 ]
+

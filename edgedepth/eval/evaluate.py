@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
-import torch
 
 from edgedepth.errors import DataError
 from edgedepth.eval.metrics import (
@@ -23,7 +22,10 @@ from edgedepth.eval.metrics import (
     scale_and_clamp,
 )
 
-PredictFn = Callable[[torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+PredictFn = Callable[["torch.Tensor"], "torch.Tensor"]
 
 
 def progress_disabled(progress: bool) -> bool:
@@ -39,7 +41,7 @@ def _pooled(sums: np.ndarray) -> Optional[dict]:
 
 def evaluate(
     predict_fn: PredictFn,
-    dataset: torch.utils.data.Dataset,
+    dataset: "torch.utils.data.Dataset",
     *,
     batch_size: int = 4,
     min_depth: float = 1e-3,
@@ -71,6 +73,7 @@ def evaluate(
       "settings": the protocol used; "grid": {"image" [N,3,H,W], "gt" [N,H,W], "pred" [N,H,W]}
         numpy arrays of the first ``grid_samples`` images (prediction after scaling and clamping).
     """
+    import torch
     from tqdm import tqdm
 
     from edgedepth.data import collate_samples
@@ -149,8 +152,10 @@ def evaluate(
     }
 
 
-def _resize(x: torch.Tensor, h: int, w: int, mode: str) -> torch.Tensor:
+def _resize(x: "torch.Tensor", h: int, w: int, mode: str) -> "torch.Tensor":
     """[B,C,h',w'] -> [B,C,h,w]; a no-op when the size already matches."""
+    import torch
+
     if x.dim() == 3:
         x = x.unsqueeze(1)
     if tuple(x.shape[-2:]) == (h, w):

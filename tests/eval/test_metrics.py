@@ -160,3 +160,12 @@ def test_dilate_is_chebyshev():
     m[3, 3] = True
     assert np.array_equal(np.argwhere(dilate(m, 2)).min(0), [1, 1]) and dilate(m, 2).sum() == 25
     assert np.array_equal(dilate(m, 0), m)
+
+
+def test_metrics_import_without_torch():
+    """The deploy half (bench) computes metrics on numpy outputs; importing edgedepth.eval must not pull in torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, edgedepth.eval; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
