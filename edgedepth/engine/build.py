@@ -1,7 +1,6 @@
 """`build_engine`: one ONNX file in, one .engine container out, for the backend at hand."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import platform
 import tempfile
@@ -21,7 +20,9 @@ CALIBRATION_IMAGES = 32  # min-max ranges settle after a few dozen images; more 
 
 def tensorrt_usable() -> bool:
     """TensorRT imports and a CUDA GPU is present (what ``--backend auto`` asks)."""
-    if importlib.util.find_spec("tensorrt") is None:
+    try:
+        import tensorrt  # noqa: F401
+    except (ImportError, OSError):  # OSError: the wheel is there but libnvinfer is not
         return False
     from edgedepth.engine.tensorrt_builder import cuda_device
 

@@ -48,7 +48,7 @@ def write_engine(path: str | Path, header: dict[str, Any], payload: bytes) -> di
     with atomic_open(path, "wb") as f:
         f.write(MAGIC + _HEADER_LEN.pack(len(blob)) + blob + _PAYLOAD_LEN.pack(len(payload)))
         f.write(payload)
-    return header
+    return json.loads(blob)  # exactly what a reader will see (tuples become lists)
 
 
 def _corrupt(path: Path, why: str, header: dict | None = None) -> EngineError:
