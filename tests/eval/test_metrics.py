@@ -166,6 +166,7 @@ def test_metrics_import_without_torch():
     """The deploy half (bench) computes metrics on numpy outputs; importing edgedepth.eval must not pull in torch."""
     import subprocess
     import sys
+    from pathlib import Path
 
     code = "import sys, edgedepth.eval; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
