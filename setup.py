@@ -1,0 +1,53 @@
+"""Builds the compiled warp operators (edgedepth/lib/_C*.so) against the installed torch.
+
+`pip install --no-build-isolation -e .` (or `python setup.py build_ext --inplace`) compiles the
+CPU operators whenever torch imports, and the CUDA kernels too when `nvcc` is found, torch was
+built with CUDA, and EDGEDEPTH_BUILD_CUDA is not "0". Without torch the pure-Python package
+installs and edgedepth falls back to the reference warp. MAX_JOBS limits parallel compilation.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+
+ROOT = Path(__file__).parent
+KERNELS = "kernels"
+
+
+def _want_cuda(torch) -> bool:
+    if os.environ.get("EDGEDEPTH_BUILD_CUDA", "1") == "0" or torch.version.cuda is None:
+        return False
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    return CUDA_HOME is not None or shutil.which("nvcc") is not None
+
+
+def _extensions():
+    try:
+        import torch
+        from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
+    except ImportError:
+        print("edgedepth: torch is not importable; installing without the compiled warp operators")
+        return [], {}
+    sources = [f"{KERNELS}/register.cpp", f"{KERNELS}/warp_cpu.cpp"]
+    cxx = ["-O3"]  # the language standard comes from torch (C++20 for torch >= 2.10 headers)
+    if _want_cuda(torch):
+        arch = os.environ.get("TORCH_CUDA_ARCH_LIST")
+        print(f"edgedepth: building CPU and CUDA operators (TORCH_CUDA_ARCH_LIST={arch or 'torch default'})")
+        ext = CUDAExtension(
+            "edgedepth.lib._C",
+            sources + [f"{KERNELS}/warp_cuda.cu"],
+            extra_compile_args={"cxx": cxx, "nvcc": ["-O3"]},
+        )
+    else:
+        print("edgedepth: building the CPU operators (no CUDA: nvcc missing, CPU torch, or EDGEDEPTH_BUILD_CUDA=0)")
+        ext = CppExtension("edgedepth.lib._C", sources, extra_compile_args={"cxx": cxx})
+    # No Python module init: the library is loaded with torch.ops.load_library, not imported.
+    return [ext], {"build_ext": BuildExtension.with_options(no_python_abi_suffix=True)}
+
+
+ext_modules, cmdclass = _extensions()
+setup(ext_modules=ext_modules, cmdclass=cmdclass)
