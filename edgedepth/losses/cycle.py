@@ -6,14 +6,9 @@ usually explained by some other view) and averages it over pixels valid in at le
 """
 from __future__ import annotations
 
-import inspect
-
 import torch
 
 from edgedepth import kernels
-
-# The backend switch arrives with the fused kernels; until then the reference warp is the only one.
-_HAS_BACKEND = "backend" in inspect.signature(kernels.photometric_error).parameters
 
 
 def cycle_loss(
@@ -33,8 +28,7 @@ def cycle_loss(
     """
     errors = []
     for v in range(views_image.shape[1]):
-        args = (target, views_image[:, v], depth, views_T[:, v], K)
-        err, valid = kernels.photometric_error(*args, backend=kernel) if _HAS_BACKEND else kernels.photometric_error(*args)
+        err, valid = kernels.photometric_error(target, views_image[:, v], depth, views_T[:, v], K, backend=kernel)
         errors.append(torch.where(valid > 0, err, torch.full_like(err, float("inf"))))
     best = torch.stack(errors, dim=1).min(dim=1).values  # [B,1,H,W]
     covered = torch.isfinite(best)

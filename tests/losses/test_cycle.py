@@ -75,3 +75,30 @@ def test_gradient_moves_depth_towards_the_truth(factor, sign):
     cycle_loss(target, right.unsqueeze(1), T.unsqueeze(1), depth, K, kernel="reference").backward()
     assert torch.isfinite(depth.grad).all()
     assert sign * depth.grad.sum() > 0  # descending the loss moves the plane towards its true depth
+
+
+def test_kernel_choice_reaches_the_warp(monkeypatch):
+    from edgedepth import kernels
+
+    seen = []
+    real = kernels.photometric_error
+
+    def spy(*args, backend):
+        seen.append(backend)
+        return real(*args, backend="reference")
+
+    monkeypatch.setattr(kernels, "photometric_error", spy)
+    target, right, T, K, depth = _scene()
+    cycle_loss(target, torch.stack([right, right], 1), torch.stack([T, T], 1), depth, K, kernel="fused")
+    assert seen == ["fused", "fused"]
+
+
+def test_fused_kernel_agrees_with_reference():
+    from edgedepth import kernels
+
+    if kernels.active_backend() != "fused":
+        pytest.skip("fused warp operators not built")
+    target, right, T, K, depth = _scene(_smooth_texture())
+    depth = 1.05 * depth
+    args = (target, right.unsqueeze(1), T.unsqueeze(1), depth, K)
+    assert cycle_loss(*args, kernel="fused").item() == pytest.approx(cycle_loss(*args, kernel="reference").item(), rel=1e-4, abs=1e-6)

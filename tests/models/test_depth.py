@@ -67,10 +67,11 @@ def test_invalid_depth_range_is_refused():
         build_depth_net(min_depth=10.0, max_depth=1.0)
 
 
-def test_onnx_export_matches_torch():
+@pytest.mark.parametrize("encoder, size", [("resnet18", (64, 128)), ("mobilenet_v3_large", (64, 64))])
+def test_onnx_export_matches_torch(encoder, size):
     ort = pytest.importorskip("onnxruntime")
-    net = build_depth_net(encoder="resnet18").eval()
-    x = torch.rand(2, 3, 64, 128)
+    net = build_depth_net(encoder=encoder).eval()
+    x = torch.rand(2, 3, *size)
     buf = io.BytesIO()
     torch.onnx.export(
         DepthPredictor(net), (x,), buf, dynamo=False, opset_version=17,
@@ -78,9 +79,9 @@ def test_onnx_export_matches_torch():
     )
     assert not net.training  # the wrapper must not flip the net into training mode
     session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
-    x1 = torch.rand(1, 3, 64, 128)  # another batch size through the dynamic axis
+    x1 = torch.rand(1, 3, *size)  # another batch size through the dynamic axis
     (got,) = session.run(None, {"image": x1.numpy()})
     with torch.no_grad():
         want = net.predict_depth(x1).numpy()
-    assert got.shape == (1, 1, 64, 128)
+    assert got.shape == (1, 1, *size)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

@@ -40,13 +40,19 @@ def test_unknown_encoder_is_named():
         build_encoder(name="vgg16")
 
 
-def test_loads_a_torchvision_state_dict(tmp_path):
-    reference = torchvision.models.resnet18(weights=None)
-    path = tmp_path / "resnet18.pth"
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_large"])
+def test_loads_a_torchvision_state_dict_with_its_classifier(tmp_path, name):
+    reference = getattr(torchvision.models, name)(weights=None)
+    with torch.no_grad():
+        for p in reference.parameters():
+            p.normal_()
+    path = tmp_path / f"{name}.pth"
     torch.save(reference.state_dict(), path)
-    enc = build_encoder(name="resnet18", weights=str(path))
-    assert torch.equal(enc.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
-    assert torch.equal(enc.bn1.running_var, reference.bn1.running_var)
+    enc = build_encoder(name=name, weights=str(path))
+    expected = {k: v for k, v in reference.state_dict().items() if not k.startswith(("fc.", "classifier."))}
+    got = enc.state_dict()
+    assert got.keys() == expected.keys()
+    assert all(torch.equal(got[k], v) for k, v in expected.items())
 
 
 def test_missing_weights_file_is_a_config_error(tmp_path):
