@@ -5,7 +5,7 @@ sensor noise are all drawn from a generator seeded with exactly those three valu
 draw layouts from the same distribution; they differ in look (see ``synthetic_style``) and
 slightly in camera (the target camera sits lower and has a narrower field of view).
 
-Complexity: ``density`` = min(1, objects / 30) (cars, poles, trees, bushes). Source samples use
+Complexity: ``density`` = min(1, objects / 40) (cars, poles, trees, bushes). Source samples use
 ``complexity = density``; target samples ``0.6 * density + 0.4 * haze`` with ``haze`` in [0, 1]
 from the haze distance (150 m -> 0, 25 m -> 1).
 """
@@ -133,7 +133,7 @@ class SyntheticWorld(Dataset):
                               kind="stereo" if name == "stereo" else "temporal"))
             depths.append(view_depth)
 
-        density = min(1.0, scene.n_objects / 30.0)
+        density = min(1.0, scene.n_objects / 40.0)
         complexity = density if self.domain == "source" else 0.6 * density + 0.4 * haze
         sample = Sample(
             image=image,
