@@ -4,7 +4,10 @@
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from edgedepth.config import ModelConfig
+from edgedepth.errors import ConfigError
 from edgedepth.models.depth import DepthNet, DepthPredictor, build_depth_net, disp_to_depth
 from edgedepth.models.discriminator import Discriminator, build_discriminator, discriminator_input
 from edgedepth.models.encoders import ENCODERS, Encoder, build_encoder
@@ -33,28 +36,35 @@ def build_depth_net_from_config(cfg: ModelConfig) -> DepthNet:
     return build_depth_net(encoder=cfg.encoder, min_depth=cfg.min_depth, max_depth=cfg.max_depth, weights=cfg.encoder_weights)
 
 
-def build_models(cfg: ModelConfig) -> tuple[DepthNet, SemanticNet, Discriminator]:
-    """(D, S, F) for ``cfg``.
+def build_models(cfg: ModelConfig) -> tuple[DepthNet, Optional[SemanticNet], Discriminator]:
+    """(D, S, F) for ``cfg``; S is None when ``cfg.semantics`` is false.
 
-    With ``cfg.shared_backbone`` S runs on D's encoder (owned by D: optimise D's parameters once).
+    With ``cfg.shared_backbone`` S runs on D's encoder (owned by D: its parameters are D's, not S's).
     ``cfg.encoder_weights`` initialises S's own backbone too when it has the same architecture.
-    F's input width is D.feature_channels + S.feature_channels + 3 (+ num_classes for the
+    F's input width is D.feature_channels (+ S.feature_channels) + 3 (+ num_classes for the
     "semantic" discriminator, whose input must then come from
     ``discriminator_input(..., semantic_logits=S(image)["logits"])``).
     """
-    depth_net = build_depth_net_from_config(cfg)
-    if cfg.shared_backbone:
-        semantic_net = build_semantic_net(num_classes=cfg.num_classes, shared_encoder=depth_net.encoder)
-    else:
-        same_arch = cfg.semantic_backbone == cfg.encoder
-        semantic_net = build_semantic_net(
-            backbone=cfg.semantic_backbone,
-            num_classes=cfg.num_classes,
-            weights=cfg.encoder_weights if same_arch else None,
+    if cfg.discriminator == "semantic" and not cfg.semantics:
+        raise ConfigError(
+            "model.discriminator is 'semantic' but model.semantics is false",
+            fix="set model.semantics=true, or model.discriminator=patch",
         )
-    in_channels = depth_net.feature_channels + semantic_net.feature_channels + 3
+    depth_net = build_depth_net_from_config(cfg)
+    semantic_net = None
+    in_channels = depth_net.feature_channels + 3
+    if cfg.semantics:
+        if cfg.shared_backbone:
+            semantic_net = build_semantic_net(num_classes=cfg.num_classes, shared_encoder=depth_net.encoder)
+        else:
+            same_arch = cfg.semantic_backbone == cfg.encoder
+            semantic_net = build_semantic_net(
+                backbone=cfg.semantic_backbone,
+                num_classes=cfg.num_classes,
+                weights=cfg.encoder_weights if same_arch else None,
+            )
+        in_channels += semantic_net.feature_channels
     if cfg.discriminator == "semantic":
         in_channels += cfg.num_classes
     discriminator = build_discriminator(in_channels=in_channels, base_channels=cfg.disc_channels, conditioning=cfg.discriminator)
     return depth_net, semantic_net, discriminator
-

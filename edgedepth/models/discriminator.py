@@ -21,7 +21,7 @@ Conditioning = Literal["patch", "semantic"]
 
 def discriminator_input(
     depth_features: torch.Tensor,
-    semantic_features: torch.Tensor,
+    semantic_features: Optional[torch.Tensor],
     image: torch.Tensor,
     *,
     semantic_logits: Optional[torch.Tensor] = None,
@@ -29,16 +29,15 @@ def discriminator_input(
     """Concatenate [depth_features, semantic_features, image (, softmax(semantic_logits))] at the
     depth features' size [h,w].
 
-    depth_features [B,Cd,h,w], semantic_features [B,Cs,h',w'], image [B,3,H,W], semantic_logits
-    [B,K,H,W] (semantic variant only) -> [B, Cd + Cs + 3 (+ K), h, w].
+    depth_features [B,Cd,h,w], semantic_features [B,Cs,h',w'] or None (model without S),
+    image [B,3,H,W], semantic_logits [B,K,H,W] (semantic variant only) -> [B, Cd + Cs + 3 (+ K), h, w].
     """
     size = depth_features.shape[-2:]
-    parts = [
-        depth_features,
-        F.interpolate(semantic_features, size=size, mode="bilinear", align_corners=False),
-        # Area averaging: the image is much larger than h x w and should not alias.
-        F.adaptive_avg_pool2d(image, size),
-    ]
+    parts = [depth_features]
+    if semantic_features is not None:
+        parts.append(F.interpolate(semantic_features, size=size, mode="bilinear", align_corners=False))
+    # Area averaging: the image is much larger than h x w and should not alias.
+    parts.append(F.adaptive_avg_pool2d(image, size))
     if semantic_logits is not None:
         parts.append(F.adaptive_avg_pool2d(semantic_logits.softmax(dim=1), size))
     return torch.cat(parts, dim=1)

@@ -1,6 +1,8 @@
+import pytest
 import torch
 
 from edgedepth.config import ModelConfig
+from edgedepth.errors import ConfigError
 from edgedepth.models import build_depth_net_from_config, build_models, discriminator_input
 
 
@@ -35,3 +37,15 @@ def test_depth_net_from_config_round_trips_a_state_dict():
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(a.eval().predict_depth(x), b.eval().predict_depth(x))
+
+
+def test_without_semantics_f_sees_depth_features_and_image():
+    depth, sem, disc = build_models(ModelConfig(semantics=False, disc_channels=8))
+    assert sem is None and disc.in_channels == 512 + 3
+    image = torch.rand(1, 3, 64, 64)
+    assert disc(discriminator_input(depth(image)["features"], None, image)).shape == (1, 1, 2, 2)
+
+
+def test_semantic_discriminator_needs_semantics():
+    with pytest.raises(ConfigError, match="model.semantics"):
+        build_models(ModelConfig(semantics=False, discriminator="semantic"))
