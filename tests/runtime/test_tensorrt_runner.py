@@ -1,0 +1,86 @@
+"""The TensorRT runner's refusals, checked before any GPU work with a fake tensorrt module."""
+import sys
+
+import numpy as np
+import pytest
+
+from edgedepth.engine import tensorrt_builder, write_engine
+from edgedepth.engine.container import rebuild_command
+from edgedepth.errors import EngineError
+from edgedepth.runtime import open_runner
+from edgedepth.runtime.tensorrt_runner import TensorRTRunner
+from fake_tensorrt import FakeTensorRT
+
+ORIN = {"name": "Orin", "compute_capability": "8.7"}
+REBUILD = rebuild_command(onnx="model.onnx", out="m.engine", precision="fp16", backend="tensorrt")
+
+
+@pytest.fixture
+def trt_engine(tmp_path):
+    header = {
+        "edgedepth_version": "0.1.0", "backend": "tensorrt", "backend_version": "10.3.0", "device": ORIN,
+        "precision": "fp16", "input_name": "image", "input_shape": [-1, 3, 32, 64], "batch_range": [1, 8],
+        "output_name": "depth", "height": 32, "width": 64, "preprocessing": "rgb01", "min_depth": 0.5, "max_depth": 80.0,
+        "onnx_sha256": "0" * 64, "build_time": "2026-01-01T00:00:00+00:00", "rebuild_command": REBUILD,
+    }
+    path = tmp_path / "m.engine"
+    write_engine(path, header, b"FAKE-PLAN")
+    return path
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    def set_up(version="10.3.0", device=ORIN, **kwargs):
+        trt = FakeTensorRT(version, **kwargs)
+        monkeypatch.setitem(sys.modules, "tensorrt", trt)
+        monkeypatch.setattr(tensorrt_builder, "cuda_device", lambda: device)
+        return trt
+    return set_up
+
+
+@pytest.mark.parametrize("version, device, message", [
+    ("10.4.0", ORIN, "built with tensorrt 10.3.0, but this machine has 10.4.0"),
+    ("11.4.1", ORIN, "built with tensorrt 10.3.0, but this machine has 11.4.1"),
+    ("10.3.0", {"name": "NVIDIA H100", "compute_capability": "9.0"}, r"built for Orin \(compute capability 8.7\), but this machine has NVIDIA H100"),
+    ("10.3.0", None, "this machine has no CUDA GPU"),
+])
+def test_mismatch_is_refused_with_the_rebuild_command(trt_engine, machine, version, device, message):
+    trt = machine(version, device)
+    with pytest.raises(EngineError, match=message) as e:
+        open_runner(trt_engine)
+    assert e.value.fix == f"rebuild it on this machine: {REBUILD}"
+    assert not trt.called("deserialize_cuda_engine")  # refused before TensorRT sees the plan
+
+
+def test_plan_tensorrt_rejects_is_an_engine_error(trt_engine, machine):
+    trt = machine(engine_ok=False)
+    with pytest.raises(EngineError, match="could not deserialise") as e:
+        TensorRTRunner(trt_engine, trt=trt)
+    assert REBUILD in e.value.fix
+    assert trt.called("deserialize_cuda_engine") == [("deserialize_cuda_engine", b"FAKE-PLAN")]
+
+
+def test_wrong_backend_and_cpu_device(trt_engine, onnx_files, tmp_path, machine):
+    machine()
+    with pytest.raises(EngineError, match="runs on a CUDA GPU only"):
+        open_runner(trt_engine, device="cpu")
+    from edgedepth.engine import build_engine
+
+    build_engine(onnx_files["fp32"], tmp_path / "ort.engine", precision="fp32", backend="onnxruntime")
+    with pytest.raises(EngineError, match="is a onnxruntime engine, not a TensorRT one"):
+        TensorRTRunner(tmp_path / "ort.engine")
+
+
+def test_real_tensorrt_matches_onnxruntime(onnx_files, tmp_path, images):
+    pytest.importorskip("tensorrt", reason="TensorRT is not installed here (needs an NVIDIA GPU machine)")
+    if tensorrt_builder.cuda_device() is None:
+        pytest.skip("TensorRT needs a CUDA GPU")
+    from edgedepth.engine import build_engine
+
+    build_engine(onnx_files["fp32"], tmp_path / "m.engine", precision="fp32", backend="tensorrt", timing_cache=tmp_path / "t.cache")
+    with open_runner(onnx_files["fp32"]) as ort_runner:
+        reference = ort_runner.infer(images)
+    for cuda_graph in (False, True):
+        with TensorRTRunner(tmp_path / "m.engine", cuda_graph=cuda_graph) as runner:
+            np.testing.assert_allclose(runner.infer(images), reference, rtol=1e-3, atol=1e-3)
+            np.testing.assert_allclose(runner.infer(images[:1]), reference[:1], rtol=1e-3, atol=1e-3)
