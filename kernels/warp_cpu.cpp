@@ -36,17 +36,21 @@ struct Shape {
 
 Shape shape_of(const at::Tensor& src) { return {src.size(0), src.size(1), src.size(2), src.size(3)}; }
 
+// The geometry (projection, bilinear weights, chain rule) runs in double for float32 images too:
+// pixel coordinates of a few hundred lose digits in float, and it costs little on CPU.
+using geom_t = double;
+
 template <typename scalar_t>
-Camera<scalar_t> camera_of(const scalar_t* K, const scalar_t* T, int64_t b) {
-  return load_camera<scalar_t>(K + 9 * b, T + 16 * b);
+Camera<geom_t> camera_of(const scalar_t* K, const scalar_t* T, int64_t b) {
+  return load_camera<geom_t>(K + 9 * b, T + 16 * b);
 }
 
 // Projects one target row: u, v and the in-front flag per pixel (branch-free, vectorisable).
 template <typename scalar_t>
-void project_row(const Camera<scalar_t>& cam, int64_t y, const scalar_t* depth_row, int64_t w, scalar_t* u, scalar_t* v,
+void project_row(const Camera<geom_t>& cam, int64_t y, const scalar_t* depth_row, int64_t w, geom_t* u, geom_t* v,
                  bool* front) {
   for (int64_t x = 0; x < w; ++x) {
-    const auto p = project<scalar_t>(cam, scalar_t(x), scalar_t(y), depth_row[x]);
+    const auto p = project<geom_t>(cam, geom_t(x), geom_t(y), geom_t(depth_row[x]));
     u[x] = p.u;
     v[x] = p.v;
     front[x] = p.in_front;
@@ -55,16 +59,17 @@ void project_row(const Camera<scalar_t>& cam, int64_t y, const scalar_t* depth_r
 
 // Warps target row y of batch element b into out[c * w + x]; optionally writes the valid row.
 template <typename scalar_t>
-void warp_row(const Camera<scalar_t>& cam, const Shape& s, int64_t b, int64_t y, const scalar_t* src,
+void warp_row(const Camera<geom_t>& cam, const Shape& s, int64_t b, int64_t y, const scalar_t* src,
               const scalar_t* depth, scalar_t* out, int64_t out_channel_stride, scalar_t* valid_row,
-              std::vector<scalar_t>& u, std::vector<scalar_t>& v, std::vector<char>& front) {
+              std::vector<geom_t>& u, std::vector<geom_t>& v, std::vector<char>& front) {
   project_row(cam, y, depth + (b * s.h + y) * s.w, s.w, u.data(), v.data(), reinterpret_cast<bool*>(front.data()));
   const scalar_t* src_b = src + b * s.c * s.plane();
   for (int64_t x = 0; x < s.w; ++x) {
-    const auto f = footprint<scalar_t>(u[x], v[x], front[x], s.h, s.w);
-    for (int64_t c = 0; c < s.c; ++c) out[c * out_channel_stride + x] = sample<scalar_t>(f, src_b + c * s.plane());
+    const auto f = footprint<geom_t>(u[x], v[x], front[x], s.h, s.w);
+    for (int64_t c = 0; c < s.c; ++c)
+      out[c * out_channel_stride + x] = static_cast<scalar_t>(sample<geom_t>(f, src_b + c * s.plane()));
     if (valid_row != nullptr)
-      valid_row[x] = (front[x] && u[x] >= 0 && u[x] <= scalar_t(s.w - 1) && v[x] >= 0 && v[x] <= scalar_t(s.h - 1));
+      valid_row[x] = (front[x] && u[x] >= 0 && u[x] <= geom_t(s.w - 1) && v[x] >= 0 && v[x] <= geom_t(s.h - 1));
   }
 }
 
@@ -89,7 +94,7 @@ void inverse_warp_kernel(const at::Tensor& src, const at::Tensor& depth, const a
   scalar_t *out_p = warped.data_ptr<scalar_t>(), *valid_p = valid.data_ptr<scalar_t>();
   for_each_tile(s, [&](int64_t, int64_t b, int64_t r0, int64_t r1) {
     const auto cam = camera_of(K_p, T_p, b);
-    std::vector<scalar_t> u(s.w), v(s.w);
+    std::vector<geom_t> u(s.w), v(s.w);
     std::vector<char> front(s.w);
     for (int64_t y = r0; y < r1; ++y)
       warp_row(cam, s, b, y, src_p, depth_p, out_p + b * s.c * s.plane() + y * s.w, s.plane(),
@@ -107,34 +112,37 @@ void warp_backward_kernel(const at::Tensor& grad_warped, const at::Tensor& src, 
   const scalar_t *g_p = grad_warped.data_ptr<scalar_t>(), *src_p = src.data_ptr<scalar_t>();
   const scalar_t *depth_p = depth.data_ptr<scalar_t>(), *T_p = T.data_ptr<scalar_t>(), *K_p = K.data_ptr<scalar_t>();
   scalar_t* gd_p = grad_depth.data_ptr<scalar_t>();
-  std::vector<std::array<scalar_t, 12>> tile_gT(s.b * s.tiles_per_image());
+  std::vector<std::array<geom_t, 12>> tile_gT(s.b * s.tiles_per_image());
   for_each_tile(s, [&](int64_t tile, int64_t b, int64_t r0, int64_t r1) {
     const auto cam = camera_of(K_p, T_p, b);
-    std::array<scalar_t, 12> gT{};
+    std::array<geom_t, 12> gT{};
     const scalar_t* src_b = src_p + b * s.c * s.plane();
     const scalar_t* g_b = g_p + b * s.c * s.plane();
     for (int64_t y = r0; y < r1; ++y) {
       for (int64_t x = 0; x < s.w; ++x) {
         const int64_t i = y * s.w + x;
-        const auto p = project<scalar_t>(cam, scalar_t(x), scalar_t(y), depth_p[b * s.plane() + i]);
+        const auto p = project<geom_t>(cam, geom_t(x), geom_t(y), geom_t(depth_p[b * s.plane() + i]));
         const auto f = footprint(p, s.h, s.w);
-        scalar_t gu = 0, gv = 0;
+        geom_t gu = 0, gv = 0;
         if (f.active)
           for (int64_t c = 0; c < s.c; ++c)
-            sample_grad_coords<scalar_t>(f, src_b + c * s.plane(), g_b[c * s.plane() + i], &gu, &gv);
-        gd_p[b * s.plane() + i] = chain_to_depth_and_pose(cam, p, s.h, s.w, gu, gv, gT.data());
+            sample_grad_coords<geom_t>(f, src_b + c * s.plane(), geom_t(g_b[c * s.plane() + i]), &gu, &gv);
+        gd_p[b * s.plane() + i] = static_cast<scalar_t>(chain_to_depth_and_pose(cam, p, s.h, s.w, gu, gv, gT.data()));
       }
     }
     tile_gT[tile] = gT;
   });
   auto gT_acc = grad_T.accessor<scalar_t, 3>();
-  for (int64_t b = 0; b < s.b; ++b)
+  for (int64_t b = 0; b < s.b; ++b) {
+    std::array<geom_t, 12> sum{};
     for (int64_t t = 0; t < s.tiles_per_image(); ++t)
-      for (int k = 0; k < 12; ++k) gT_acc[b][k / 4][k % 4] += tile_gT[b * s.tiles_per_image() + t][k];
+      for (int k = 0; k < 12; ++k) sum[k] += tile_gT[b * s.tiles_per_image() + t][k];
+    for (int k = 0; k < 12; ++k) gT_acc[b][k / 4][k % 4] = static_cast<scalar_t>(sum[k]);
+  }
 
   scalar_t* gs_p = grad_src.data_ptr<scalar_t>();
   at::parallel_for(0, s.b * s.c, 1, [&](int64_t begin, int64_t end) {
-    std::vector<scalar_t> u(s.w), v(s.w);
+    std::vector<geom_t> u(s.w), v(s.w);
     std::vector<char> front(s.w);
     for (int64_t bc = begin; bc < end; ++bc) {
       const int64_t b = bc / s.c;
@@ -145,12 +153,12 @@ void warp_backward_kernel(const at::Tensor& grad_warped, const at::Tensor& src, 
         project_row(cam, y, depth_p + (b * s.h + y) * s.w, s.w, u.data(), v.data(),
                     reinterpret_cast<bool*>(front.data()));
         for (int64_t x = 0; x < s.w; ++x) {
-          const auto f = footprint<scalar_t>(u[x], v[x], front[x], s.h, s.w);
-          scalar_t wk[4];
+          const auto f = footprint<geom_t>(u[x], v[x], front[x], s.h, s.w);
+          geom_t wk[4];
           corner_weights(f, wk);
-          const scalar_t gi = g[y * s.w + x];
+          const geom_t gi = g[y * s.w + x];
           for (int k = 0; k < 4; ++k)
-            if (f.inside[k]) out[f.offset[k]] += wk[k] * gi;
+            if (f.inside[k]) out[f.offset[k]] += static_cast<scalar_t>(wk[k] * gi);
         }
       }
     }
@@ -166,11 +174,11 @@ struct WarpedRows {
 };
 
 template <typename scalar_t>
-WarpedRows<scalar_t> warp_rows(const Camera<scalar_t>& cam, const Shape& s, int64_t b, int64_t lo, int64_t hi,
+WarpedRows<scalar_t> warp_rows(const Camera<geom_t>& cam, const Shape& s, int64_t b, int64_t lo, int64_t hi,
                                const scalar_t* src, const scalar_t* depth, scalar_t* valid = nullptr,
                                int64_t valid_lo = 0, int64_t valid_hi = 0) {
   WarpedRows<scalar_t> rows{lo, hi, s.c, s.w, std::vector<scalar_t>((hi - lo) * s.c * s.w)};
-  std::vector<scalar_t> u(s.w), v(s.w);
+  std::vector<geom_t> u(s.w), v(s.w);
   std::vector<char> front(s.w);
   for (int64_t y = lo; y < hi; ++y)
     warp_row(cam, s, b, y, src, depth, rows.data.data() + (y - lo) * s.c * s.w, s.w,
