@@ -1,6 +1,7 @@
 """`build_engine`: one ONNX file in, one .engine container out, for the backend at hand."""
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import tempfile
@@ -55,14 +56,26 @@ def default_timing_cache(trt_version: str, device: dict[str, Any]) -> Path:
     return root / f"timing-{trt_version}-sm{device['compute_capability'].replace('.', '')}.cache"
 
 
+def _exporter(name: str):
+    try:
+        module = importlib.import_module("edgedepth.export")
+        return getattr(module, name)
+    except (ImportError, AttributeError) as e:
+        raise EngineError(
+            f"converting the ONNX needs edgedepth.export.{name}, which cannot be imported",
+            why=str(e),
+            fix="install the export extras (`pip install edgedepth[onnx,train]`), or pass an ONNX already in the asked precision",
+        ) from None
+
+
 def _quantize(info: OnnxModelInfo, calib: str | Path | None, workdir: Path) -> OnnxModelInfo:
     if calib is None:
         raise EngineError(
             f"--precision int8 needs calibration data: '{info.path}' is an {info.precision} ONNX without Q/DQ nodes",
-            fix="pass --calib DIR (images) or --calib synthetic, or pass the INT8 ONNX from `edgedepth export --int8`",
+            fix="pass --calib DIR (a dataset folder, e.g. from `edgedepth data synth`) or --calib synthetic, or the INT8 ONNX from `edgedepth export --int8`",
         )
     # Lazy: only INT8 builds from an FP32 ONNX need the quantiser and the calibration data loaders.
-    from edgedepth.export import quantize_int8
+    quantize_int8 = _exporter("quantize_int8")
     from edgedepth.export.calibration import load_calibration_set
 
     images, _ = load_calibration_set(calib, size=(info.height, info.width), n=CALIBRATION_IMAGES)
@@ -72,8 +85,7 @@ def _quantize(info: OnnxModelInfo, calib: str | Path | None, workdir: Path) -> O
 
 
 def _convert_fp16(info: OnnxModelInfo, workdir: Path) -> OnnxModelInfo:
-    from edgedepth.export import convert_fp16  # lazy: only FP16 builds from FP32 need it
-
+    convert_fp16 = _exporter("convert_fp16")  # lazy: only FP16 builds from FP32 need it
     out = workdir / "model.fp16.onnx"
     convert_fp16(info.path, out)
     return inspect_onnx(out)

@@ -1,0 +1,91 @@
+"""`edgedepth build-engine` through the real entry point: what it prints, and clean errors."""
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgedepth.cli import main as cli_main
+
+_HELPERS = Path(__file__).resolve().parents[1] / "engine" / "depth_onnx.py"
+
+
+def _depth_onnx():
+    if "depth_onnx" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("depth_onnx", _HELPERS)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules["depth_onnx"] = module
+    return sys.modules["depth_onnx"]
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    make = _depth_onnx().export_tiny
+    make(root / "fp32.onnx")
+    make(root / "int8.onnx", precision="int8")
+    make(root / "nometa.onnx", drop_metadata=("height", "width"))
+    return root
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    # Only this command is registered, so the test does not depend on the other commands' modules.
+    monkeypatch.setattr(cli_main, "COMMAND_MODULES", ["engine"])
+
+    def run(*argv):
+        code = cli_main.main(["build-engine", *map(str, argv)])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err
+        return code, out, err
+    return run
+
+
+def test_builds_and_says_what_it_built(cli, onnx_dir, tmp_path):
+    import onnxruntime as ort
+
+    out = tmp_path / "model.engine"
+    code, stdout, _ = cli("--onnx", onnx_dir / "int8.onnx", "--precision", "int8", "--backend", "onnxruntime", "--out", out)
+    assert code == 0 and out.is_file()
+    assert f"backend     onnxruntime {ort.__version__}" in stdout
+    assert "precision   int8 (from the int8 ONNX)" in stdout
+    assert "CPUExecutionProvider" in stdout and "input       image [-1, 3, 32, 64]" in stdout
+    assert f"{out.stat().st_size / 1e6:.2f} MB" in stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--onnx", "fp32.onnx", "--precision", "int4"], "unknown precision 'int4'"),
+    (["--onnx", "fp32.onnx", "--precision", "int8"], "needs calibration data"),
+    (["--onnx", "nometa.onnx", "--precision", "fp32"], "lacks the metadata height, width"),
+    (["--onnx", "missing.onnx", "--precision", "fp32"], "does not exist"),
+    (["--onnx", "fp32.onnx", "--precision", "fp32", "--backend", "cuda"], "unknown backend 'cuda'"),
+    (["--onnx", "int8.onnx", "--precision", "fp16", "--backend", "onnxruntime"], "--precision fp16 was asked but"),
+    (["--onnx", "fp32.onnx", "--precision", "fp16", "--backend", "onnxruntime", "--dla-core", "0"], "--dla-core needs the TensorRT backend"),
+])
+def test_errors_are_messages_with_nonzero_exit(cli, onnx_dir, tmp_path, args, message):
+    args = [str(onnx_dir / a) if a.endswith(".onnx") else a for a in args]
+    code, stdout, stderr = cli(*args, "--out", tmp_path / "m.engine")
+    assert code == 2 and message in stderr and stderr.startswith("edgedepth build-engine: error:")
+    assert "fix:" in stderr
+    assert not (tmp_path / "m.engine").exists()
+
+
+def test_subprocess_exit_code_and_no_traceback(onnx_dir, tmp_path):
+    code = "import sys; from edgedepth.cli import main as m; m.COMMAND_MODULES[:] = ['engine']; sys.exit(m.main(sys.argv[1:]))"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "build-engine", "--onnx", str(onnx_dir / "nometa.onnx"), "--precision", "fp32", "--out", str(tmp_path / "m.engine")],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 2
+    assert "lacks the metadata" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_lists_every_option(cli, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli("--help")
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--onnx", "--precision", "--calib", "--backend", "--dla-core", "--workspace-mb", "--opt-level", "--timing-cache", "--out"):
+        assert option in text
