@@ -18,6 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,7 +27,9 @@ from edgedepth.data import geometry as geo
 from edgedepth.data.readers import (
     RealDataset,
     check_same_size,
+    check_view_sizes,
     read_rgb,
+    read_size,
     read_split_lines,
     read_text,
     read_uint16_png,
@@ -131,34 +134,46 @@ class Cityscapes(RealDataset):
     def path(self, folder: str, record: CityscapesRecord, suffix: str) -> Path:
         return self.root / folder / record.split / record.city / f"{record.stem}_{suffix}"
 
+    def _camera(self, record: CityscapesRecord) -> tuple[np.ndarray, float]:
+        return read_camera(self.path("camera", record, "camera.json"))
+
+    def _size(self, record: CityscapesRecord) -> tuple[int, int]:
+        return read_size(self.path("leftImg8bit", record, "leftImg8bit.png"), what="Cityscapes left image", fix=FIX)
+
+    def _stereo_view(self, record: CityscapesRecord) -> View:
+        right = read_rgb(self.path("rightImg8bit", record, "rightImg8bit.png"), what="Cityscapes right image", fix=FIX)
+        # Rectified pair: the right camera sits `baseline` metres to the right of the left one.
+        return View(right, geo.pose_tensor(geo.translation(x=-self._camera(record)[1])), "stereo")
+
+    def parts(self, record: CityscapesRecord) -> list[Callable[[], object]]:
+        views = [lambda: self._stereo_view(record)] if self.stereo else []
+        return [lambda: self._camera(record), *views, lambda: self._depth(record, self._size(record)),
+                lambda: self._semantics(record, self._size(record))]
+
     def load(self, record: CityscapesRecord) -> Sample:
         image = read_rgb(self.path("leftImg8bit", record, "leftImg8bit.png"), what="Cityscapes left image", fix=FIX)
-        K, baseline = read_camera(self.path("camera", record, "camera.json"))
+        K, _ = self._camera(record)
+        views = [self._stereo_view(record)] if self.stereo else []
+        check_view_sizes(record.name, image, views, FIX)
         shape = tuple(image.shape[1:])
-        views = []
-        if self.stereo:
-            right_path = self.path("rightImg8bit", record, "rightImg8bit.png")
-            right = read_rgb(right_path, what="Cityscapes right image", fix=FIX)
-            check_same_size(right_path, "Cityscapes right image", tuple(right.shape[1:]), shape, FIX)
-            # Rectified pair: the right camera sits `baseline` metres to the right of the left one.
-            views.append(View(right, geo.pose_tensor(geo.translation(x=-baseline)), "stereo"))
         return Sample(
             image=image,
             K=torch.from_numpy(K).float(),
             views=views,
-            depth=self._depth(record, shape, baseline=baseline, fx=float(K[0, 0])),
+            depth=self._depth(record, shape),
             semantics=self._semantics(record, shape),
             domain="cityscapes",
             name=record.name,
         )
 
-    def _depth(self, record: CityscapesRecord, shape, *, baseline: float, fx: float) -> torch.Tensor | None:
+    def _depth(self, record: CityscapesRecord, shape) -> torch.Tensor | None:
         if not (self.root / "disparity").is_dir():
             return None
+        K, baseline = self._camera(record)
         path = self.path("disparity", record, "disparity.png")
         raw = read_uint16_png(path, what="Cityscapes disparity PNG", fix=FIX)
         check_same_size(path, "Cityscapes disparity PNG", raw.shape, shape, FIX)
-        return torch.from_numpy(disparity_to_depth(raw, baseline=baseline, fx=fx)).unsqueeze(0)
+        return torch.from_numpy(disparity_to_depth(raw, baseline=baseline, fx=float(K[0, 0]))).unsqueeze(0)
 
     def _semantics(self, record: CityscapesRecord, shape) -> torch.Tensor | None:
         if not (self.root / "gtFine").is_dir():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -28,7 +29,9 @@ from edgedepth.data import geometry as geo
 from edgedepth.data.readers import (
     RealDataset,
     check_same_size,
+    check_view_sizes,
     read_rgb,
+    read_size,
     read_split_lines,
     read_text,
     read_uint16_png,
@@ -143,7 +146,7 @@ class KittiRaw(RealDataset):
     """KITTI raw samples listed by a split file (or every frame under ``root`` when ``split_file`` is None).
 
     gt: "velodyne" projects the scan; "annotated" reads the depth-completion PNGs (uint16, value/256 m);
-    "auto" uses the annotated PNGs if the first sample has one, else the scans if it has one, else none.
+    "none" loads no depth; "auto" picks one of them for the whole split (see ``_resolve_gt``).
     Items are Samples at the native resolution (about 375x1242); resize them with edgedepth.data.transforms.
     """
 
@@ -213,12 +216,16 @@ class KittiRaw(RealDataset):
         return self._drive_dir(record) / "velodyne_points" / "data" / f"{record.frame:010d}.bin"
 
     def _resolve_gt(self, gt: str) -> str:
+        """auto: annotated PNGs if every sample has one; else the scans if any exist (then every sample
+        needs one); else annotated PNGs if any exist; else no depth. One source for the whole split."""
         if gt != "auto":
             return gt
-        first = self.records[0]
-        if self.annotated_path(first, CAMERA_OF_SIDE[first.side]).exists():
+        annotated = [self.annotated_path(r, CAMERA_OF_SIDE[r.side]).exists() for r in self.records]
+        if all(annotated):
             return "annotated"
-        return "velodyne" if self.velodyne_path(first).exists() else "none"
+        if any(self.velodyne_path(r).exists() for r in self.records):
+            return "velodyne"
+        return "annotated" if any(annotated) else "none"
 
     # ------------------------------------------------------------------ loading
     def _calib(self, record: KittiRecord) -> KittiCalib:
@@ -230,11 +237,28 @@ class KittiRaw(RealDataset):
     def _image(self, record: KittiRecord, cam: int, frame: int) -> torch.Tensor:
         return read_rgb(self.image_path(record, cam, frame), what="KITTI image", fix=FIX_RAW)
 
-    def _world_imu(self, record: KittiRecord, frame: int, scale: float) -> np.ndarray:
-        path = self._drive_dir(record) / "oxts" / "data" / f"{frame:010d}.txt"
-        return geo.oxts_pose(read_oxts(path), mercator_scale=scale)
+    def _oxts_path(self, record: KittiRecord, frame: int) -> Path:
+        return self._drive_dir(record) / "oxts" / "data" / f"{frame:010d}.txt"
 
-    def _depth(self, record: KittiRecord, calib: KittiCalib, cam: int, shape: tuple[int, int]) -> torch.Tensor | None:
+    def _stereo_view(self, record: KittiRecord) -> View:
+        calib, cam = self._calib(record), CAMERA_OF_SIDE[record.side]
+        other = 5 - cam  # 2 <-> 3
+        T = calib.T_cam_velo[other] @ geo.invert(calib.T_cam_velo[cam])
+        return View(self._image(record, other, record.frame), geo.pose_tensor(T), "stereo")
+
+    def _temporal_view(self, record: KittiRecord, frame: int) -> View:
+        cam = CAMERA_OF_SIDE[record.side]
+        T_cam_imu = self._calib(record).T_cam_imu(cam, self._drive_dir(record).parent / "calib_imu_to_velo.txt")
+        target_packet = read_oxts(self._oxts_path(record, record.frame))
+        # One Mercator scale (the target's latitude) for both frames, so the relative pose is metric there.
+        scale = geo.mercator_scale(target_packet[0])
+        T_world_target = geo.oxts_pose(target_packet, mercator_scale=scale) @ geo.invert(T_cam_imu)
+        T_world_source = geo.oxts_pose(read_oxts(self._oxts_path(record, frame)), mercator_scale=scale) @ geo.invert(T_cam_imu)
+        T = geo.relative_pose(T_world_target, T_world_source)
+        return View(self._image(record, cam, frame), geo.pose_tensor(T), "temporal")
+
+    def _depth(self, record: KittiRecord, shape: tuple[int, int]) -> torch.Tensor | None:
+        cam = CAMERA_OF_SIDE[record.side]
         if self.gt == "none":
             return None
         if self.gt == "annotated":
@@ -243,35 +267,28 @@ class KittiRaw(RealDataset):
             depth = read_uint16_png(path, what="annotated depth PNG", fix=fix).astype(np.float32) / 256.0
             check_same_size(path, "annotated depth PNG", depth.shape, shape, fix)
         else:
+            calib = self._calib(record)
             depth = project_velodyne(read_velodyne(self.velodyne_path(record)), calib.T_cam_velo[cam], calib.K[cam], shape)
         return torch.from_numpy(depth).unsqueeze(0)
+
+    def _views(self, record: KittiRecord) -> list[Callable[[], View]]:
+        """Loaders of the neighbour views, in Sample order (stereo, previous, next)."""
+        views = [lambda: self._stereo_view(record)] if self.stereo else []
+        if self.temporal:
+            views += [lambda f=f: self._temporal_view(record, f) for f in (record.frame - 1, record.frame + 1)]
+        return views
+
+    def parts(self, record: KittiRecord) -> list[Callable[[], object]]:
+        cam = CAMERA_OF_SIDE[record.side]
+        target_size = lambda: read_size(self.image_path(record, cam, record.frame), what="KITTI image", fix=FIX_RAW)  # noqa: E731
+        return [lambda: self._calib(record), *self._views(record), lambda: self._depth(record, target_size())]
 
     def load(self, record: KittiRecord) -> Sample:
         cam = CAMERA_OF_SIDE[record.side]
         calib = self._calib(record)
         image = self._image(record, cam, record.frame)
-        views = []
-        if self.stereo:
-            other = 5 - cam  # 2 <-> 3
-            T = calib.T_cam_velo[other] @ geo.invert(calib.T_cam_velo[cam])
-            views.append(View(self._image(record, other, record.frame), geo.pose_tensor(T), "stereo"))
-        if self.temporal:
-            T_cam_imu = calib.T_cam_imu(cam, self._drive_dir(record).parent / "calib_imu_to_velo.txt")
-            target_packet = read_oxts(self._drive_dir(record) / "oxts" / "data" / f"{record.frame:010d}.txt")
-            # One Mercator scale (the target's latitude) for all frames, so relative poses are metric there.
-            scale = geo.mercator_scale(target_packet[0])
-            T_world_target = geo.oxts_pose(target_packet, mercator_scale=scale) @ geo.invert(T_cam_imu)
-            for frame in (record.frame - 1, record.frame + 1):
-                T_world_source = self._world_imu(record, frame, scale) @ geo.invert(T_cam_imu)
-                T = geo.relative_pose(T_world_target, T_world_source)
-                views.append(View(self._image(record, cam, frame), geo.pose_tensor(T), "temporal"))
-        for view in views:
-            if view.image.shape != image.shape:
-                raise DataError(
-                    f"KITTI images of {record.name} differ in size: {tuple(image.shape[1:])} vs {tuple(view.image.shape[1:])}",
-                    fix=FIX_RAW,
-                )
-        depth = self._depth(record, calib, cam, tuple(image.shape[1:]))
+        views = [load_view() for load_view in self._views(record)]
+        check_view_sizes(record.name, image, views, FIX_RAW)
+        depth = self._depth(record, tuple(image.shape[1:]))
         K = torch.from_numpy(calib.K[cam]).float()
         return Sample(image=image, K=K, views=views, depth=depth, domain="kitti", name=record.name)
-

@@ -34,6 +34,17 @@ def _open_image(path: Path, what: str, fix: str) -> Image.Image:
     return image
 
 
+def read_size(path: Path, *, what: str, fix: str) -> tuple[int, int]:
+    """(H, W) of an image from its header, without decoding the pixels."""
+    require_file(path, what, fix)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DataError(f"cannot read {what} {path}", why=str(exc), fix=f"the file is corrupt; {fix}") from None
+    return height, width
+
+
 def read_rgb(path: Path, *, what: str, fix: str) -> torch.Tensor:
     """An 8-bit colour image as [3,H,W] float32 RGB in [0,1]."""
     array = np.asarray(_open_image(path, what, fix).convert("RGB"), dtype=np.uint8)
@@ -86,6 +97,17 @@ def check_same_size(path: Path, what: str, shape: tuple[int, ...], expected: tup
         )
 
 
+def check_view_sizes(name: str, image: torch.Tensor, views: list, fix: str) -> None:
+    """Raise if a neighbour view's image differs in size from the target image [3,H,W]."""
+    for view in views:
+        if view.image.shape != image.shape:
+            raise DataError(
+                f"images of sample {name} differ in size: {tuple(image.shape[1:])} vs {tuple(view.image.shape[1:])}",
+                why="a view must have the target's size to be warped into it",
+                fix=fix,
+            )
+
+
 def view_kinds(views: str) -> tuple[bool, bool]:
     """(stereo?, temporal?) for a ``views`` option; order in a Sample is stereo first, then prev, next."""
     if views not in VIEW_CHOICES:
@@ -117,14 +139,21 @@ class RealDataset(torch.utils.data.Dataset):
     def load(self, record):  # pragma: no cover - every loader defines it
         raise NotImplementedError
 
+    def parts(self, record) -> list:
+        """Callables that each read one independent part of a sample (calibration, one view, depth, ...),
+        so that a check reports every bad file of a sample, not only the first."""
+        return []
+
     def problems(self, *, progress: bool = True) -> list[str]:
-        """Load every sample and return the message of every DataError (duplicates removed, in order)."""
+        """Read every part of every sample, then the sample itself; the message of every DataError
+        (duplicates removed, in order)."""
         from edgedepth.utils.progress import progress_bar
 
         found: dict[str, None] = {}
         for record in progress_bar(self.records, desc="checking", disable=not progress):
-            try:
-                self.load(record)
-            except DataError as exc:
-                found.setdefault(exc.message(), None)
+            for read in [*self.parts(record), lambda: self.load(record)]:
+                try:
+                    read()
+                except DataError as exc:
+                    found.setdefault(exc.message(), None)
         return list(found)

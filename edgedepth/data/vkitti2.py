@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,8 +27,10 @@ from edgedepth.data import geometry as geo
 from edgedepth.data.readers import (
     RealDataset,
     check_same_size,
+    check_view_sizes,
     read_rgb,
     read_rgb_uint8,
+    read_size,
     read_split_lines,
     read_text,
     read_uint16_png,
@@ -174,57 +177,75 @@ class VirtualKitti2(RealDataset):
         return self._parsed[key]
 
     def _image(self, record: VkittiRecord, cam: int, frame: int) -> torch.Tensor:
-        path = self._frames_dir("rgb", record) / f"Camera_{cam}" / f"rgb_{frame:05d}.jpg"
-        return read_rgb(path, what="Virtual KITTI 2 image", fix=FIX)
+        return read_rgb(self._image_path(record, cam, frame), what="Virtual KITTI 2 image", fix=FIX)
 
-    def _pose(self, extrinsics: dict, record: VkittiRecord, frame: int, cam: int) -> np.ndarray:
-        E = extrinsics.get((frame, cam))
+    def _pose(self, record: VkittiRecord, frame: int, cam: int) -> np.ndarray:
+        """World -> camera transform of ``cam`` at ``frame``."""
+        E = self._once(load_cameras, self.bases["textgt"] / record.sequence)[1].get((frame, cam))
         if E is None:
             path = self.bases["textgt"] / record.sequence / "extrinsic.txt"
             raise DataError(f"{path} has no pose for frame {frame}, camera {cam}", fix=f"the file is incomplete; {FIX}")
         return E
 
-    def load(self, record: VkittiRecord) -> Sample:
-        cam = CAMERA_OF_SIDE[record.side]
-        textgt = self.bases["textgt"] / record.sequence
-        intrinsics, extrinsics = self._once(load_cameras, textgt)
-        if (record.frame, cam) not in intrinsics:
+    def _intrinsics(self, record: VkittiRecord) -> np.ndarray:
+        cam, textgt = CAMERA_OF_SIDE[record.side], self.bases["textgt"] / record.sequence
+        K = self._once(load_cameras, textgt)[0].get((record.frame, cam))
+        if K is None:
             raise DataError(f"{textgt / 'intrinsic.txt'} has no entry for frame {record.frame}, camera {cam}", fix=FIX)
-        image = self._image(record, cam, record.frame)
-        E_target = self._pose(extrinsics, record, record.frame, cam)
-        views = []
-        if self.stereo:
-            T = self._pose(extrinsics, record, record.frame, 1 - cam) @ geo.invert(E_target)
-            views.append(View(self._image(record, 1 - cam, record.frame), geo.pose_tensor(T), "stereo"))
+        return K
+
+    def _view(self, record: VkittiRecord, frame: int, cam: int, kind: str) -> View:
+        target = CAMERA_OF_SIDE[record.side]
+        T = self._pose(record, frame, cam) @ geo.invert(self._pose(record, record.frame, target))
+        return View(self._image(record, cam, frame), geo.pose_tensor(T), kind)
+
+    def _views(self, record: VkittiRecord) -> list[Callable[[], View]]:
+        """Loaders of the neighbour views, in Sample order (stereo, previous, next)."""
+        cam = CAMERA_OF_SIDE[record.side]
+        views = [lambda: self._view(record, record.frame, 1 - cam, "stereo")] if self.stereo else []
         if self.temporal:
-            for frame in (record.frame - 1, record.frame + 1):
-                T = self._pose(extrinsics, record, frame, cam) @ geo.invert(E_target)
-                views.append(View(self._image(record, cam, frame), geo.pose_tensor(T), "temporal"))
+            views += [lambda f=f: self._view(record, f, cam, "temporal") for f in (record.frame - 1, record.frame + 1)]
+        return views
+
+    def _image_path(self, record: VkittiRecord, cam: int, frame: int) -> Path:
+        return self._frames_dir("rgb", record) / f"Camera_{cam}" / f"rgb_{frame:05d}.jpg"
+
+    def parts(self, record: VkittiRecord) -> list[Callable[[], object]]:
+        cam = CAMERA_OF_SIDE[record.side]
+        size = lambda: read_size(self._image_path(record, cam, record.frame), what="Virtual KITTI 2 image", fix=FIX)  # noqa: E731
+        return [lambda: self._intrinsics(record), *self._views(record), lambda: self._depth(record, size()),
+                lambda: self._semantics(record, size())]
+
+    def load(self, record: VkittiRecord) -> Sample:
+        K = self._intrinsics(record)
+        image = self._image(record, CAMERA_OF_SIDE[record.side], record.frame)
+        views = [load_view() for load_view in self._views(record)]
+        check_view_sizes(record.name, image, views, FIX)
         shape = tuple(image.shape[1:])
         return Sample(
             image=image,
-            K=torch.from_numpy(intrinsics[(record.frame, cam)]).float(),
+            K=torch.from_numpy(K).float(),
             views=views,
-            depth=self._depth(record, cam, shape),
-            semantics=self._semantics(record, cam, shape),
+            depth=self._depth(record, shape),
+            semantics=self._semantics(record, shape),
             domain="vkitti2",
             name=record.name,
         )
 
-    def _depth(self, record: VkittiRecord, cam: int, shape: tuple[int, int]) -> torch.Tensor | None:
+    def _depth(self, record: VkittiRecord, shape: tuple[int, int]) -> torch.Tensor | None:
         folder = self._frames_dir("depth", record)
         if not folder.is_dir():
             return None
-        path = folder / f"Camera_{cam}" / f"depth_{record.frame:05d}.png"
+        path = folder / f"Camera_{CAMERA_OF_SIDE[record.side]}" / f"depth_{record.frame:05d}.png"
         centimetres = read_uint16_png(path, what="Virtual KITTI 2 depth PNG", fix=FIX)
         check_same_size(path, "Virtual KITTI 2 depth PNG", centimetres.shape, shape, FIX)
         return torch.from_numpy(centimetres.astype(np.float32) / 100.0).unsqueeze(0)
 
-    def _semantics(self, record: VkittiRecord, cam: int, shape: tuple[int, int]) -> torch.Tensor | None:
+    def _semantics(self, record: VkittiRecord, shape: tuple[int, int]) -> torch.Tensor | None:
         folder = self._frames_dir("classSegmentation", record)
         if not folder.is_dir():
             return None
-        path = folder / f"Camera_{cam}" / f"classgt_{record.frame:05d}.png"
+        path = folder / f"Camera_{CAMERA_OF_SIDE[record.side]}" / f"classgt_{record.frame:05d}.png"
         rgb = read_rgb_uint8(path, what="Virtual KITTI 2 class PNG", fix=FIX)
         check_same_size(path, "Virtual KITTI 2 class PNG", rgb.shape, shape, FIX)
         lut = self._once(load_colors, self.bases["textgt"] / record.sequence / "colors.txt")
