@@ -1,0 +1,69 @@
+"""Small ONNX graph queries shared by the FP16 and INT8 passes."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+
+def producers_of(graph) -> dict:
+    """tensor name -> the node that produces it."""
+    return {out: node for node in graph.node for out in node.output}
+
+
+def consumers_of(graph) -> dict:
+    """tensor name -> the nodes that read it."""
+    users = defaultdict(list)
+    for node in graph.node:
+        for name in node.input:
+            users[name].append(node)
+    return users
+
+
+def _descendants(graph, start) -> set[str]:
+    consumers = consumers_of(graph)
+    seen, stack = set(), [start]
+    while stack:
+        node = stack.pop()
+        for out in node.output:
+            for user in consumers.get(out, []):
+                if user.name not in seen:
+                    seen.add(user.name)
+                    stack.append(user)
+    return seen
+
+
+def _last_ancestor(graph, op_types: tuple[str, ...]):
+    """The node of one of ``op_types`` nearest (breadth-first) to the first graph output."""
+    producers = producers_of(graph)
+    frontier, seen = [producers[graph.output[0].name]], set()
+    while frontier:
+        nxt = []
+        for node in frontier:
+            if node.op_type in op_types:
+                return node
+            seen.add(node.name)
+            nxt += [producers[i] for i in node.input if i in producers and producers[i].name not in seen]
+        frontier = nxt
+    return None
+
+
+def head_nodes(graph, *, with_conv: bool = False) -> set[str]:
+    """Names of the depth head: the last Sigmoid before the output and every node after it.
+
+    With ``with_conv`` the Conv that produces the sigmoid's input (and a Pad feeding that conv) are
+    included too: the INT8 pass keeps the whole head in float. Without a Sigmoid (not a DepthNet),
+    the nodes after the last Conv.
+    """
+    sigmoid = _last_ancestor(graph, ("Sigmoid",))
+    if sigmoid is None:
+        conv = _last_ancestor(graph, ("Conv",))
+        return _descendants(graph, conv) if conv is not None else set()
+    names = {sigmoid.name} | _descendants(graph, sigmoid)
+    if with_conv:
+        producers = producers_of(graph)
+        node = producers.get(sigmoid.input[0])
+        while node is not None and node.op_type in ("Conv", "Pad"):
+            names.add(node.name)
+            if node.op_type == "Conv":
+                break
+            node = producers.get(node.input[0])
+    return names
