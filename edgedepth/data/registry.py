@@ -82,7 +82,7 @@ def build_dataset(
     """A torch Dataset of Samples at ``size`` (H, W).
 
     ``length`` and ``seed`` pick the synthetic samples; real datasets use every sample of the split
-    (their split files decide). Real images are scaled to cover ``size`` and centre-cropped, keeping
+    (their split files decide), and a synth folder keeps the samples and views it was written with. Real images are scaled to cover ``size`` and centre-cropped, keeping
     the aspect ratio and K exact; ``transforms`` (a callable or a list, e.g.
     ``edgedepth.data.transforms.augmentations(...)``) are applied after that.
     """

@@ -10,7 +10,8 @@ side under ROOT, or merged into one tree; both are read::
 
 ``intrinsic.txt``: header, then ``frame cameraID fx fy cx cy``; ``extrinsic.txt``: header, then
 ``frame cameraID`` and the 16 entries (row-major) of the world -> camera transform. Camera_0 is the
-left camera, Camera_1 the right one. Depth and class maps are read when their folder exists.
+left camera, Camera_1 the right one. Depth and class maps are read when their folder exists;
+depth is centimetres / 100, and the far plane (65535, the sky) becomes 0 = unknown.
 A split file (optional) lists ``Scene01/clone 00012 l`` per line (``r`` = Camera_1 is the target).
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ from edgedepth.errors import DataError
 KINDS = ("rgb", "depth", "classSegmentation", "textgt")
 FIX = "download the Virtual KITTI 2 archives and extract them under the dataset root (docs/datasets.md)"
 CAMERA_OF_SIDE = {"l": 0, "r": 1}
+FAR_PLANE_CM = 65535  # depth PNG value of the sky (655.35 m); read as 0 = unknown, like the synthetic world
 
 # Virtual KITTI 2 class names (colors.txt) -> Cityscapes trainIds. Guard rails are ignored, as in
 # Cityscapes' own trainId table; vans count as cars; "Misc" and "Undefined" have no Cityscapes class.
@@ -239,7 +241,9 @@ class VirtualKitti2(RealDataset):
         path = folder / f"Camera_{CAMERA_OF_SIDE[record.side]}" / f"depth_{record.frame:05d}.png"
         centimetres = read_uint16_png(path, what="Virtual KITTI 2 depth PNG", fix=FIX)
         check_same_size(path, "Virtual KITTI 2 depth PNG", centimetres.shape, shape, FIX)
-        return torch.from_numpy(centimetres.astype(np.float32) / 100.0).unsqueeze(0)
+        depth = centimetres.astype(np.float32) / 100.0
+        depth[centimetres >= FAR_PLANE_CM] = 0.0  # sky: the renderer's far plane, not a measurement
+        return torch.from_numpy(depth).unsqueeze(0)
 
     def _semantics(self, record: VkittiRecord, shape: tuple[int, int]) -> torch.Tensor | None:
         folder = self._frames_dir("classSegmentation", record)

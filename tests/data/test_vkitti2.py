@@ -23,10 +23,10 @@ def test_every_frame_with_intrinsics_depth_and_stereo(vkitti2):
     assert sample.name == "Scene01/clone 00001 l" and sample.domain == "vkitti2"
     assert torch.allclose(sample.K, torch.tensor([[FX, 0, CX], [0, FY, CY], [0, 0, 1]]))
     assert sample.image.shape == (3, 24, 80)
-    # depth: uint16 centimetres -> metres; the far-plane value stays far
+    # depth: uint16 centimetres -> metres; the far plane (sky) is unknown
     assert sample.depth.shape == (1, 24, 80)
     assert sample.depth[0, 10, 10].item() == pytest.approx(12.34)
-    assert sample.depth[0, 0, 0].item() == pytest.approx(655.35)
+    assert sample.depth[0, 0, 0].item() == 0.0
     (view,) = sample.views
     assert view.kind == "stereo"
     expected = torch.eye(4)
