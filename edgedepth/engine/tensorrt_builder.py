@@ -234,7 +234,9 @@ def build_tensorrt(plan: BuildPlan, *, trt=None) -> bytes:
         config.set_timing_cache(cache, True)
 
     serialized = builder.build_serialized_network(network, config)
-    if serialized is None or len(serialized) == 0:
+    # The plan is an IHostMemory (read through the buffer protocol); None or empty means the build failed.
+    plan_bytes = b"" if serialized is None else bytes(memoryview(serialized))
+    if not plan_bytes:
         raise EngineError(
             f"TensorRT failed to build an engine from '{plan.onnx_path}'",
             why="see the TensorRT messages above (unsupported layer, out of memory, or DLA restrictions)",
@@ -242,4 +244,4 @@ def build_tensorrt(plan: BuildPlan, *, trt=None) -> bytes:
         )
     if plan.timing_cache is not None:
         atomic_write_bytes(plan.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
-    return bytes(memoryview(serialized))
+    return plan_bytes
