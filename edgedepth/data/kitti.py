@@ -191,7 +191,8 @@ class KittiRaw(RealDataset):
             drive = f"{image_dir.parents[2].name}/{image_dir.parents[1].name}"
             frames = sorted(int(p.stem) for p in image_dir.iterdir() if p.stem.isdigit())
             if self.temporal:  # the first and last frame have no neighbour on one side
-                frames = [f for f in frames if f - 1 in frames and f + 1 in frames]
+                present = set(frames)
+                frames = [f for f in frames if f - 1 in present and f + 1 in present]
             records += [KittiRecord(drive, f, "l") for f in frames]
         return records
 

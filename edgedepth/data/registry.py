@@ -82,8 +82,9 @@ def build_dataset(
     """A torch Dataset of Samples at ``size`` (H, W).
 
     ``length`` and ``seed`` pick the synthetic samples; real datasets use every sample of the split
-    (their split files decide), and a synth folder keeps the samples and views it was written with. Real images are scaled to cover ``size`` and centre-cropped, keeping
-    the aspect ratio and K exact; ``transforms`` (a callable or a list, e.g.
+    (their split files decide), and a synth folder keeps the samples and views it was written with.
+    Real and folder images are scaled to cover ``size`` and centre-cropped, keeping the aspect ratio
+    and K exact; ``transforms`` (a callable or a list, e.g.
     ``edgedepth.data.transforms.augmentations(...)``) are applied after that.
     """
     if split not in SPLITS:

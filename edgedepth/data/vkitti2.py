@@ -164,8 +164,9 @@ class VirtualKitti2(RealDataset):
         for camera_dir in sorted(self.bases["rgb"].glob("Scene*/*/frames/rgb/Camera_0")):
             sequence = f"{camera_dir.parents[3].name}/{camera_dir.parents[2].name}"
             frames = sorted(int(p.stem.split("_")[-1]) for p in camera_dir.glob("rgb_*.jpg"))
-            if self.temporal:
-                frames = [f for f in frames if f - 1 in frames and f + 1 in frames]
+            if self.temporal:  # the first and last frame have no neighbour on one side
+                present = set(frames)
+                frames = [f for f in frames if f - 1 in present and f + 1 in present]
             records += [VkittiRecord(sequence, f, "l") for f in frames]
         return records
 

@@ -172,3 +172,20 @@ def test_bad_split_line_and_size_mismatch(kitti, tmp_path):
     assert "10x10" in msg and "80x24" in msg
     Image.fromarray(np.zeros((24, 80), dtype=np.uint8)).save(gt)
     assert "16-bit" in _message(lambda: KittiRaw(kitti.root, split_file=split, gt="annotated")[0])
+
+
+def test_oxts_mercator_positions_are_metric():
+    """Independent of the fixtures: small latitude/longitude steps give the spherical-earth distances."""
+    from edgedepth.data.geometry import mercator_scale, oxts_pose
+
+    lat, lon, radius = 49.0, 8.4, 6378137.0
+    scale = mercator_scale(lat)
+    base = oxts_pose(np.array([lat, lon, 100.0, 0, 0, 0]), mercator_scale=scale)
+    north = oxts_pose(np.array([lat + 1e-5, lon, 100.0, 0, 0, 0]), mercator_scale=scale)
+    east = oxts_pose(np.array([lat, lon + 1e-5, 101.0, 0, 0, 0]), mercator_scale=scale)
+    step = radius * np.radians(1e-5)
+    assert np.allclose(north[:3, 3] - base[:3, 3], [0, step, 0], rtol=1e-4, atol=1e-6)
+    assert np.allclose(east[:3, 3] - base[:3, 3], [step * np.cos(np.radians(lat)), 0, 1.0], rtol=1e-4, atol=1e-6)
+    # yaw 90 degrees: the IMU's forward axis (x) points north
+    turned = oxts_pose(np.array([lat, lon, 100.0, 0, 0, np.pi / 2]), mercator_scale=scale)
+    assert np.allclose(turned[:3, :3] @ [1, 0, 0], [0, 1, 0], atol=1e-12)
