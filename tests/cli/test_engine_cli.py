@@ -26,7 +26,7 @@ def onnx_dir(tmp_path_factory):
     make = _depth_onnx().export_tiny
     make(root / "fp32.onnx")
     make(root / "int8.onnx", precision="int8")
-    make(root / "nometa.onnx", drop_metadata=("height", "width"))
+    make(root / "nometa.onnx", drop=("height", "width"))
     return root
 
 

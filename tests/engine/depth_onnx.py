@@ -1,8 +1,8 @@
-"""Tiny ONNX depth models with the exporter's I/O contract, for engine and runtime tests.
+"""Tiny depth ONNX files made by the real exporter (edgedepth.export), for engine and runtime tests.
 
 input "image" [N,3,H,W] float32 in [0,1] -> output "depth" [N,1,H,W] metres, with the metadata
-build-engine reads. FP32, FP16 (float16 weights, FP32 I/O) and Q/DQ INT8 (ONNX Runtime's
-static quantiser, symmetric) variants.
+build-engine reads. FP32 (`export_onnx`), FP16 (`convert_fp16`, FP32 I/O) and INT8 Q/DQ
+(`quantize_int8`, symmetric) variants of a two-convolution network, small enough for 2 CPU cores.
 """
 from __future__ import annotations
 
@@ -17,47 +17,54 @@ MIN_DEPTH, MAX_DEPTH = 0.5, 80.0
 
 
 class TinyDepth(nn.Module):
-    def __init__(self, dtype=torch.float32):
-        super().__init__()
-        self.dtype = dtype
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 3, padding=1)).to(dtype)
+    """Conv-ReLU-Conv-sigmoid, then monodepth2's disparity -> depth: the DepthNet interface in miniature."""
 
-    def forward(self, image):
-        disp = torch.sigmoid(self.body(image.to(self.dtype)).float())
+    min_depth, max_depth, encoder_name = MIN_DEPTH, MAX_DEPTH, "tiny"
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 3, padding=1))
+
+    def predict_depth(self, image):
+        disp = torch.sigmoid(self.body(image))
         return 1.0 / (1.0 / MAX_DEPTH + (1.0 / MIN_DEPTH - 1.0 / MAX_DEPTH) * disp)
 
+    forward = predict_depth
 
-def add_metadata(path: Path, *, height: int, width: int, precision: str, drop: tuple[str, ...] = ()) -> None:
+
+def add_metadata(path: Path, **values) -> None:
+    """Overwrite metadata entries of the ONNX file at ``path``."""
     model = onnx.load(str(path))
-    meta = {"height": height, "width": width, "min_depth": MIN_DEPTH, "max_depth": MAX_DEPTH, "preprocessing": "rgb in [0,1], normalised in graph", "precision": precision}
+    meta = {p.key: p.value for p in model.metadata_props}
+    meta.update({k: str(v) for k, v in values.items()})
     del model.metadata_props[:]
     for key, value in meta.items():
-        if key not in drop:
-            model.metadata_props.add(key=key, value=str(value))
+        model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
 
 
-def export_tiny(path: Path, *, height: int = 32, width: int = 64, dynamic: bool = True, batch: int = 1, precision: str = "fp32", drop_metadata: tuple[str, ...] = ()) -> Path:
+def drop_metadata(path: Path, keys: tuple[str, ...]) -> None:
+    model = onnx.load(str(path))
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key not in keys]
+    del model.metadata_props[:]
+    for key, value in kept:
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+
+
+def export_tiny(path: Path, *, height: int = 32, width: int = 64, dynamic: bool = True, batch: int = 1, precision: str = "fp32", drop: tuple[str, ...] = ()) -> Path:
     """Write a tiny depth ONNX at ``path``; precision "fp32", "fp16" or "int8" (Q/DQ)."""
+    from edgedepth.export import convert_fp16, export_onnx, quantize_int8
+
     torch.manual_seed(0)
-    net = TinyDepth(torch.float16 if precision == "fp16" else torch.float32).eval()
-    fp32_path = path if precision != "int8" else path.with_suffix(".fp32.onnx")
-    torch.onnx.export(
-        net, (torch.rand(batch, 3, height, width),), str(fp32_path), input_names=["image"], output_names=["depth"],
-        opset_version=17, dynamo=False, dynamic_axes={"image": {0: "batch"}, "depth": {0: "batch"}} if dynamic else None,
-    )
-    if precision == "int8":
-        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-        class Reader(CalibrationDataReader):
-            def __init__(self):
-                rng = np.random.default_rng(0)
-                self.batches = iter([{"image": rng.random((1, 3, height, width), dtype=np.float32)} for _ in range(4)])
-
-            def get_next(self):
-                return next(self.batches, None)
-
-        quantize_static(str(fp32_path), str(path), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, per_channel=True, extra_options={"ActivationSymmetric": True})
-    add_metadata(path, height=height, width=width, precision=precision, drop=drop_metadata)
+    net = TinyDepth().eval()
+    fp32_path = path if precision == "fp32" else path.with_suffix(".fp32.onnx")
+    export_onnx(net, fp32_path, size=(height, width), batch="dynamic" if dynamic else batch)
+    if precision == "fp16":
+        convert_fp16(fp32_path, path)
+    elif precision == "int8":
+        images = np.random.default_rng(0).random((4, 3, height, width), dtype=np.float32)
+        quantize_int8(fp32_path, path, calibration_images=images)
+    if drop:
+        drop_metadata(path, drop)
     return path

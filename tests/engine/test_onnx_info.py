@@ -20,7 +20,7 @@ def test_reads_precision_shape_and_metadata(onnx_files, kind, precision, shape):
 
 
 def test_missing_metadata_names_the_keys(tmp_path):
-    path = export_tiny(tmp_path / "m.onnx", drop_metadata=("max_depth", "preprocessing"))
+    path = export_tiny(tmp_path / "m.onnx", drop=("max_depth", "preprocessing"))
     with pytest.raises(ExportError, match="lacks the metadata max_depth, preprocessing") as e:
         inspect_onnx(path)
     assert "edgedepth export" in e.value.fix
@@ -30,7 +30,7 @@ def test_metadata_size_must_match_the_input(tmp_path):
     from depth_onnx import add_metadata
 
     path = export_tiny(tmp_path / "m.onnx")
-    add_metadata(path, height=64, width=64, precision="fp32")
+    add_metadata(path, height=64, width=64)
     with pytest.raises(ExportError, match="input is 32x64 but its metadata says 64x64"):
         inspect_onnx(path)
 
@@ -61,7 +61,7 @@ def test_precision_metadata_must_match_the_graph(tmp_path):
     from depth_onnx import add_metadata
 
     path = export_tiny(tmp_path / "m.onnx")
-    add_metadata(path, height=32, width=64, precision="int8")
+    add_metadata(path, precision="int8")
     with pytest.raises(ExportError, match="metadata says precision int8 but the graph holds fp32"):
         inspect_onnx(path)
 
