@@ -134,29 +134,45 @@ def cast(scene: Scene, cam_to_world: np.ndarray, K: np.ndarray, height: int, wid
 
     dirs = np.ascontiguousarray(dirs.transpose(1, 2, 0))  # [H,W,3] from here on
     point = origin.astype(np.float32) + dirs * np.where(np.isfinite(depth), depth, 0)[..., None]
-    # Per-primitive tables indexed by obj; the extra last row (obj = -1) is the ground / sky.
-    nb = len(scene.boxes)
-    sphere_hit = obj <= -2
-    prim = np.where(sphere_hit, nb - 2 - obj, obj)
-    cls = np.concatenate([scene.box_class, scene.sphere_class, [SKY]]).astype(np.uint8)[prim]
-    tint = np.concatenate([scene.box_tint, scene.sphere_tint, [0.0]]).astype(np.float32)[prim]
-    box_bounds = np.concatenate([scene.boxes, np.zeros((len(scene.spheres) + 1, 6))]).astype(np.float32)[prim]
-    gap = np.minimum(np.abs(point - box_bounds[..., :3]), np.abs(point - box_bounds[..., 3:]))
-    # A box ray enters through the face that points against it, on the axis where the hit is flush.
-    face = gap.argmin(-1)[..., None] == np.arange(3)
-    normal = np.where(face, -np.sign(dirs), np.float32(0))
-    spheres = np.concatenate([np.ones((nb, 4)), scene.spheres, np.ones((1, 4))]).astype(np.float32)[prim]
-    normal = np.where(sphere_hit[..., None], (point - spheres[..., :3]) / spheres[..., 3:], normal)
-
+    cls, tint, normal = _surfaces(scene, obj, point, dirs, ground)
     gx, gz = np.abs(point[..., 0]), point[..., 2]
     ground_cls = np.where(gx < scene.road_half, ROAD, np.where(gx < scene.road_half + scene.sidewalk_width, SIDEWALK, TERRAIN))
     cls = np.where(ground, ground_cls, cls).astype(np.uint8)
-    normal = np.where(ground[..., None], np.array([0, 1, 0], np.float32), normal).astype(np.float32)
     marking = ground & _lane_markings(point[..., 0], gz, scene)
 
     distance = depth * _ray_lengths(float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), height, width)
     return Hits(depth=depth, cls=cls, tint=tint, normal=normal, point=point, direction=dirs, marking=marking,
                 distance=distance)
+
+
+# Unit normals of the flat faces by code 2 * axis + (normal points to +axis); 6 = sphere, 7 = sky.
+FACE_NORMALS = np.array([(-1, 0, 0), (1, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1), (0, 0, 0), (0, 0, 0)],
+                        dtype=np.float32)
+GROUND_FACE, SPHERE_FACE, SKY_FACE = 3, 6, 7
+
+
+def _surfaces(scene: Scene, obj: np.ndarray, point: np.ndarray, dirs: np.ndarray, ground: np.ndarray):
+    """Per-pixel trainId [H,W], tint [H,W] and world normal [H,W,3] of what each ray hit."""
+    nb = len(scene.boxes)
+    flat_obj = obj.ravel()
+    prim = np.where(flat_obj <= -2, nb - 2 - flat_obj, flat_obj)  # boxes, then spheres, then -1: nothing
+    cls = np.concatenate([scene.box_class, scene.sphere_class, [SKY]]).astype(np.uint8)[prim]
+    tint = np.concatenate([scene.box_tint, scene.sphere_tint, [0.0]]).astype(np.float32)[prim]
+    face = np.where(ground.ravel(), GROUND_FACE, SKY_FACE).astype(np.int64)
+    points, rays = point.reshape(-1, 3), dirs.reshape(-1, 3)
+    # A ray enters a box through the face that points against it, on the axis where the hit is flush.
+    idx = np.flatnonzero(flat_obj >= 0)
+    bounds = scene.boxes.astype(np.float32)[flat_obj[idx]]
+    p = points[idx]
+    axis = np.minimum(np.abs(p - bounds[:, :3]), np.abs(p - bounds[:, 3:])).argmin(1)
+    face[idx] = 2 * axis + (rays[idx, axis] < 0)
+    sidx = np.flatnonzero(flat_obj <= -2)
+    face[sidx] = SPHERE_FACE
+    normal = FACE_NORMALS[face]
+    sphere = scene.spheres[-2 - flat_obj[sidx]]
+    normal[sidx] = (points[sidx] - sphere[:, :3]) / sphere[:, 3:]
+    h, w = obj.shape
+    return cls.reshape(h, w), tint.reshape(h, w), normal.reshape(h, w, 3)
 
 
 @functools.lru_cache(maxsize=8)

@@ -66,9 +66,11 @@ def _albedo(hits: Hits, table: np.ndarray) -> np.ndarray:
     return table[hits.cls.astype(np.int64), variant]
 
 
-def _elevation(hits: Hits) -> np.ndarray:
-    d = hits.direction
-    return d[..., 1] / np.linalg.norm(d, axis=-1)
+def _sky(hits: Hits, mask: np.ndarray, steepness: float, horizon, zenith) -> np.ndarray:
+    """[n,3] sky colours of the ``mask`` pixels: a gradient from horizon to zenith by ray elevation."""
+    d = hits.direction[mask]
+    t = np.clip(steepness * d[:, 1] / np.sqrt((d * d).sum(1)), 0, 1)[:, None]
+    return (1 - t) * np.array(horizon, np.float32) + t * np.array(zenith, np.float32)
 
 
 def shade_source(hits: Hits) -> np.ndarray:
@@ -77,25 +79,25 @@ def shade_source(hits: Hits) -> np.ndarray:
     colour[hits.marking] = SOURCE_MARKING
     light = 0.5 + 0.5 * np.maximum(hits.normal @ SOURCE_SUN.astype(np.float32), 0)
     colour = colour * light[..., None]
-    t = np.clip(_elevation(hits) * 3, 0, 1)[..., None]
-    sky = (1 - t) * np.array([0.70, 0.85, 1.0], np.float32) + t * np.array([0.25, 0.50, 0.95], np.float32)
     sky_mask = hits.cls == SKY
-    colour[sky_mask] = sky[sky_mask]
+    colour[sky_mask] = _sky(hits, sky_mask, 3.0, (0.70, 0.85, 1.0), (0.25, 0.50, 0.95))
     return np.clip(colour, 0, 1).astype(np.float32)
 
 
-_LATTICE = np.random.default_rng(12345).random((256, 256), dtype=np.float32)
+# A fixed 256x256 lattice of random values, padded by one row and column so that the +1
+# neighbours of a wrapped index never need a second wrap.
+_LATTICE = np.pad(np.random.default_rng(12345).random((256, 256), dtype=np.float32), ((0, 1), (0, 1)), mode="wrap").ravel()
+_STRIDE = 257
 
 
 def value_noise(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Smooth value noise in [0, 1) on a unit lattice (a fixed 256x256 tile), same shape as x."""
+    """Smooth value noise in [0, 1) on a unit lattice that repeats every 256 units; same shape as x."""
     fx, fy = np.floor(x), np.floor(y)
-    ix, iy = fx.astype(np.int64) & 255, fy.astype(np.int64) & 255
-    jx, jy = (ix + 1) & 255, (iy + 1) & 255
     tx, ty = x - fx, y - fy
-    a = _LATTICE[iy, ix] * (1 - tx) + _LATTICE[iy, jx] * tx
-    b = _LATTICE[jy, ix] * (1 - tx) + _LATTICE[jy, jx] * tx
-    return (a * (1 - ty) + b * ty).astype(np.float32)
+    base = (fy.astype(np.int64) & 255) * _STRIDE + (fx.astype(np.int64) & 255)
+    top = _LATTICE[base] + (_LATTICE[base + 1] - _LATTICE[base]) * tx
+    bottom = _LATTICE[base + _STRIDE] + (_LATTICE[base + _STRIDE + 1] - _LATTICE[base + _STRIDE]) * tx
+    return (top + (bottom - top) * ty).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=8)
@@ -132,27 +134,25 @@ def shade_target(hits: Hits, *, haze_distance: float, rng: np.random.Generator) 
     h, w = hits.cls.shape
     colour = _albedo(hits, TARGET_ALBEDO)
     s, t = _surface_coords(hits)
-    salt = (hits.tint * 997).astype(np.int64)
-    grain = value_noise(s * 6 + salt, t * 6) * 0.6 + value_noise(s * 24 + 77, t * 24 + salt) * 0.4
+    salt = np.floor(hits.tint * 997)  # each object gets its own patch of the noise lattice
+    grain = value_noise(s * 10 + salt, t * 10)
     stain = value_noise(s * 0.4 + salt, t * 0.4 + 151)
     texture = 0.7 + 0.35 * grain + 0.25 * (stain - 0.5)
     veg = hits.cls == VEGETATION
     texture[veg] = 0.35 + 1.1 * grain[veg]
     colour = colour * texture[..., None]
     # Windows: a dark glazed grid on facades above the ground floor.
-    wu, wv = np.mod(s / 2.6, 1.0), np.mod(t / 3.1, 1.0)
-    window = (hits.cls == BUILDING) & (np.abs(hits.normal[..., 1]) < 0.5) & (t > 2.5)
-    window &= (np.abs(wu - 0.5) < 0.25) & (np.abs(wv - 0.55) < 0.22)
-    colour[window] = np.array([0.16, 0.19, 0.22], np.float32) + 0.1 * grain[window, None]
+    facade = np.flatnonzero((hits.cls == BUILDING) & (np.abs(hits.normal[..., 1]) < 0.5) & (t > 2.5))
+    fs, ft = s.ravel()[facade], t.ravel()[facade]
+    window = facade[(np.abs(np.mod(fs / 2.6, 1.0) - 0.5) < 0.25) & (np.abs(np.mod(ft / 3.1, 1.0) - 0.55) < 0.22)]
+    colour.reshape(-1, 3)[window] = np.array([0.16, 0.19, 0.22], np.float32) + 0.1 * grain.ravel()[window, None]
     worn = hits.marking & (grain > 0.35)
     colour[worn] = TARGET_MARKING * (0.8 + 0.3 * grain[worn, None])
 
     light = 0.62 + 0.45 * np.maximum(hits.normal @ TARGET_SUN.astype(np.float32), 0)
     colour = colour * light[..., None] * TARGET_LIGHT
-    elev = np.clip(_elevation(hits) * 2, 0, 1)[..., None]
-    sky = (1 - elev) * np.array([0.86, 0.84, 0.80], np.float32) + elev * np.array([0.68, 0.71, 0.76], np.float32)
     sky_mask = hits.cls == SKY
-    colour[sky_mask] = sky[sky_mask]
+    colour[sky_mask] = _sky(hits, sky_mask, 2.0, (0.86, 0.84, 0.80), (0.68, 0.71, 0.76))
 
     transmission = np.exp(-np.where(sky_mask, 0.0, hits.distance) / haze_distance)[..., None]
     colour = colour * transmission + TARGET_HAZE * (1 - transmission)
