@@ -1,7 +1,7 @@
 """File readers shared by the real-dataset loaders; every failure is a DataError naming the file and the fix.
 
 Also holds :class:`RealDataset`, the small base the KITTI, Virtual KITTI 2 and Cityscapes loaders share
-(length, the ``views`` option, and :meth:`RealDataset.problems` for ``edgedepth data check``).
+(length, a complexity proxy for the curriculum, and :meth:`RealDataset.problems` for ``edgedepth data check``).
 """
 from __future__ import annotations
 
@@ -125,6 +125,16 @@ def read_split_lines(split_file: str | os.PathLike) -> list[list[str]]:
     return rows
 
 
+def clutter(image: torch.Tensor) -> float:
+    """A complexity proxy for real images [3,H,W]: the mean absolute grey-level gradient (edges, texture).
+
+    Real datasets have no object counts or haze labels; busy scenes have more edges, so the curriculum
+    can still order them from simple to hard.
+    """
+    grey = image.mean(0)
+    return float((grey[:, 1:] - grey[:, :-1]).abs().mean() + (grey[1:] - grey[:-1]).abs().mean())
+
+
 class RealDataset(torch.utils.data.Dataset):
     """Base of the real-dataset loaders: ``records`` (one per sample) and ``load(record) -> Sample``."""
 
@@ -134,7 +144,9 @@ class RealDataset(torch.utils.data.Dataset):
         return len(self.records)
 
     def __getitem__(self, index: int):
-        return self.load(self.records[index])
+        sample = self.load(self.records[index])
+        sample.complexity = clutter(sample.image)
+        return sample
 
     def load(self, record):  # pragma: no cover - every loader defines it
         raise NotImplementedError

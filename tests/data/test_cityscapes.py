@@ -21,6 +21,7 @@ def test_sample_has_camera_stereo_depth_and_train_ids(cityscapes):
     assert len(ds) == 1
     sample = ds[0]
     assert sample.name == AACHEN and sample.domain == "cityscapes"
+    assert sample.complexity > 0.1  # random-noise fixture images are as cluttered as it gets
     assert torch.allclose(sample.K, torch.tensor([[FX, 0, CX], [0, FY, CY], [0, 0, 1]]))
     (view,) = sample.views
     expected = torch.eye(4)
@@ -34,6 +35,14 @@ def test_sample_has_camera_stereo_depth_and_train_ids(cityscapes):
     assert sem.dtype == torch.int64
     assert (sem[:, :20] == 0).all() and (sem[:, 20:40] == 13).all()
     assert (sem[:, 40:60] == 18).all() and (sem[:, 60:] == 255).all()
+
+
+def test_complexity_proxy_orders_flat_below_busy():
+    from edgedepth.data.readers import clutter
+
+    flat, stripes = torch.full((3, 8, 8), 0.5), torch.zeros(3, 8, 8)
+    stripes[:, :, ::2] = 1.0
+    assert clutter(flat) == 0.0 and clutter(stripes) == pytest.approx(1.0)
 
 
 def test_disparity_decoding():
