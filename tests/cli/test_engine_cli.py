@@ -8,22 +8,23 @@ import pytest
 
 from edgedepth.cli import main as cli_main
 
-_HELPERS = Path(__file__).resolve().parents[1] / "engine" / "depth_onnx.py"
+_HELPERS = Path(__file__).resolve().parents[1] / "engine"
 
 
-def _depth_onnx():
-    if "depth_onnx" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("depth_onnx", _HELPERS)
+def _helper(name: str):
+    """tests/engine's helper modules (ONNX factory, fake tensorrt), loaded by path."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, _HELPERS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        sys.modules["depth_onnx"] = module
-    return sys.modules["depth_onnx"]
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
 @pytest.fixture(scope="module")
 def onnx_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    make = _depth_onnx().export_tiny
+    make = _helper("depth_onnx").export_tiny
     make(root / "fp32.onnx")
     make(root / "int8.onnx", precision="int8")
     make(root / "nometa.onnx", drop=("height", "width"))
@@ -53,6 +54,20 @@ def test_builds_and_says_what_it_built(cli, onnx_dir, tmp_path):
     assert "precision   int8 (from the int8 ONNX)" in stdout
     assert "CPUExecutionProvider" in stdout and "input       image [-1, 3, 32, 64]" in stdout
     assert f"{out.stat().st_size / 1e6:.2f} MB" in stdout
+
+
+def test_tensorrt_build_prints_flags_and_cache(cli, onnx_dir, tmp_path, monkeypatch):
+    from edgedepth.engine import tensorrt_builder
+
+    monkeypatch.setitem(sys.modules, "tensorrt", _helper("fake_tensorrt").FakeTensorRT("10.3.0"))
+    monkeypatch.setattr(tensorrt_builder, "cuda_device", lambda: {"name": "Orin", "compute_capability": "8.7"})
+    cache = tmp_path / "timing.cache"
+    code, stdout, _ = cli("--onnx", onnx_dir / "int8.onnx", "--precision", "int8", "--dla-core", "0", "--batch", "2",
+                          "--timing-cache", cache, "--out", tmp_path / "m.engine")
+    assert code == 0 and cache.is_file()
+    assert "backend     tensorrt 10.3.0" in stdout and "device      Orin (compute capability 8.7)" in stdout
+    assert "flags ['INT8', 'FP16', 'GPU_FALLBACK'] strongly typed False dla core 0 opt level 3" in stdout
+    assert "batch 2..2" in stdout and f"timing      {cache}" in stdout
 
 
 @pytest.mark.parametrize("args, message", [
