@@ -1,0 +1,60 @@
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from edgedepth.bench import run_bench
+from edgedepth.errors import EdgedepthError
+
+STATS = {"mean", "std", "min", "p50", "p90", "p95", "p99", "max"}
+
+
+def test_run_bench_schema(tiny_runner):
+    report = run_bench([tiny_runner], batches=[1, 2], warmup=1, iterations=3, power=False)
+    assert set(report) >= {"device", "results"}
+    assert [r["batch"] for r in report["results"]] == [1, 2]
+    for r in report["results"]:
+        assert {"name", "backend", "precision", "batch", "latency_ms", "throughput_fps", "peak_memory_mb"} <= set(r)
+        assert set(r["latency_ms"]) == STATS
+        assert r["latency_ms"]["min"] <= r["latency_ms"]["p50"] <= r["latency_ms"]["max"]
+        assert r["throughput_fps"] > 0 and len(r["_samples_ms"]) == 3
+        assert "speedup_vs_first" not in r  # one target: no compare
+
+
+def test_compare_mode_ratios(tiny_runner, tiny_onnx):
+    from tiny_model import open_test_runner
+
+    with open_test_runner(tiny_onnx) as second:
+        report = run_bench([tiny_runner, second], batches=[1], warmup=1, iterations=3, power=False)
+    first, other = report["results"]
+    assert first["name"] != other["name"]
+    assert first["speedup_vs_first"] == pytest.approx(1.0)
+    assert other["speedup_vs_first"] == pytest.approx(first["latency_ms"]["mean"] / other["latency_ms"]["mean"])
+
+
+class FixedBatch:
+    """A runner whose input batch is fixed at 2."""
+
+    backend, precision = "fake", "fp32"
+
+    def __init__(self, spec):
+        self.input_spec = SimpleNamespace(name="image", shape=(2, 3, spec.height, spec.width), dtype="float32",
+                                          height=spec.height, width=spec.width, min_depth=0.5, max_depth=80.0)
+
+    def infer(self, images):
+        assert images.shape[0] == 2
+        return np.zeros((2, 1, *images.shape[2:]), np.float32)
+
+
+def test_fixed_batch_skips_and_errors(tiny_runner):
+    runner = FixedBatch(tiny_runner.input_spec)
+    report = run_bench([runner], batches=[1, 2], warmup=0, iterations=2, power=False)
+    assert [r["batch"] for r in report["results"]] == [2]
+    assert report["skipped"][0]["batch"] == 1
+    with pytest.raises(EdgedepthError, match="fixed batch of 2"):
+        run_bench([runner], batches=[1, 4], warmup=0, iterations=1, power=False)
+
+
+def test_nothing_to_bench():
+    with pytest.raises(EdgedepthError):
+        run_bench([], batches=[1])
