@@ -27,17 +27,21 @@ def disp_to_depth(disp: torch.Tensor, min_depth: float, max_depth: float) -> tor
 
 
 class ConvELU(nn.Sequential):
-    """3x3 convolution with reflection padding (fewer border artefacts than zeros) and ELU."""
+    """3x3 convolution with edge padding, and ELU.
+
+    Edge (replicate) padding avoids the dark borders of zero padding like monodepth2's reflection
+    padding does, but also works on the 1x1 maps that a 32-pixel input gives at stride 32.
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(nn.ReflectionPad2d(1), nn.Conv2d(in_channels, out_channels, 3), nn.ELU(inplace=True))
+        super().__init__(nn.ReplicationPad2d(1), nn.Conv2d(in_channels, out_channels, 3), nn.ELU(inplace=True))
 
 
 class DispHead(nn.Sequential):
-    """3x3 convolution (reflection padded) to one channel, then a sigmoid."""
+    """3x3 convolution (edge padded) to one channel, then a sigmoid."""
 
     def __init__(self, in_channels: int) -> None:
-        super().__init__(nn.ReflectionPad2d(1), nn.Conv2d(in_channels, 1, 3), nn.Sigmoid())
+        super().__init__(nn.ReplicationPad2d(1), nn.Conv2d(in_channels, 1, 3), nn.Sigmoid())
 
 
 class DepthDecoder(nn.Module):

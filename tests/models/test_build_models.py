@@ -9,11 +9,11 @@ from edgedepth.models import build_depth_net_from_config, build_models, discrimi
 def test_models_fit_together():
     cfg = ModelConfig(encoder="resnet18", semantic_backbone="resnet18", num_classes=7, disc_channels=8, min_depth=1.0, max_depth=50.0)
     depth, sem, disc = build_models(cfg)
-    image = torch.rand(2, 3, 64, 128)
+    image = torch.rand(2, 3, 64, 64)
     d_out, s_out = depth(image), sem(image)
     logits = disc(discriminator_input(d_out["features"], s_out["features"], image))
-    assert logits.shape == (2, 1, 2, 4)
-    assert s_out["logits"].shape == (2, 7, 64, 128)
+    assert logits.shape == (2, 1, 2, 2)
+    assert s_out["logits"].shape == (2, 7, 64, 64)
     assert ((d_out["depth"] >= 1.0) & (d_out["depth"] <= 50.0)).all()
     assert disc.in_channels == 512 + 256 + 3 and sem.owns_encoder
 
@@ -34,7 +34,7 @@ def test_depth_net_from_config_round_trips_a_state_dict():
     a, b = build_depth_net_from_config(cfg), build_depth_net_from_config(cfg)
     b.load_state_dict(a.state_dict())
     assert (b.min_depth, b.max_depth, b.encoder_name) == (0.1, 20.0, "resnet18")
-    x = torch.rand(1, 3, 64, 64)
+    x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(a.eval().predict_depth(x), b.eval().predict_depth(x))
 

@@ -9,14 +9,17 @@ from edgedepth.models import DepthPredictor, build_depth_net, disp_to_depth
 
 
 def test_forward_shapes_and_depth_range():
-    net = build_depth_net(encoder="resnet18", min_depth=0.5, max_depth=80.0)
-    out = net(torch.rand(2, 3, 64, 128))
+    net = build_depth_net(encoder="resnet18", min_depth=0.5, max_depth=80.0).eval()
+    x = torch.rand(2, 3, 64, 128)
+    with torch.no_grad():
+        out, predicted = net(x), net.predict_depth(x)
     assert [tuple(d.shape) for d in out["disp"]] == [(2, 1, 64, 128), (2, 1, 32, 64), (2, 1, 16, 32), (2, 1, 8, 16)]
     assert all(((d >= 0) & (d <= 1)).all() for d in out["disp"])
     assert out["depth"].shape == (2, 1, 64, 128)
     assert out["features"].shape == (2, net.feature_channels, 2, 4) and net.feature_channels == 512
     assert net.encoder_name == "resnet18"
     assert torch.allclose(out["depth"], disp_to_depth(out["disp"][0], 0.5, 80.0))
+    assert torch.allclose(predicted, out["depth"])  # the export path computes the same depth
 
 
 def test_disp_to_depth_spans_the_range():
@@ -30,14 +33,14 @@ def test_predicted_depth_stays_in_range_even_when_saturated():
     net = build_depth_net(min_depth=1.0, max_depth=10.0).eval()
     with torch.no_grad():
         net.decoder.heads[0][1].bias.fill_(50.0)  # sigmoid -> 1: nearest depth
-        near = net.predict_depth(torch.rand(1, 3, 64, 64))
+        near = net.predict_depth(torch.rand(1, 3, 32, 32))
         net.decoder.heads[0][1].bias.fill_(-50.0)  # sigmoid -> 0: farthest depth
-        far = net.predict_depth(torch.rand(1, 3, 64, 64))
+        far = net.predict_depth(torch.rand(1, 3, 32, 32))
     assert torch.allclose(near, torch.ones_like(near), atol=1e-4)
     assert torch.allclose(far, torch.full_like(far, 10.0), rtol=1e-4)
 
 
-@pytest.mark.parametrize("encoder", ["resnet34", "resnet50", "mobilenet_v3_large"])
+@pytest.mark.parametrize("encoder", ["resnet50", "mobilenet_v3_large"])  # resnet34: see test_encoders
 def test_other_encoders_forward(encoder):
     net = build_depth_net(encoder=encoder).eval()
     with torch.no_grad():
@@ -49,17 +52,10 @@ def test_other_encoders_forward(encoder):
 
 def test_gradients_reach_every_parameter():
     net = build_depth_net()
-    out = net(torch.rand(2, 3, 64, 128))
+    out = net(torch.rand(2, 3, 64, 64))
     (out["depth"].mean() + sum(d.mean() for d in out["disp"]) + out["features"].mean()).backward()
     missing = [n for n, p in net.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert missing == []
-
-
-def test_predict_depth_equals_forward_depth():
-    net = build_depth_net().eval()
-    x = torch.rand(2, 3, 64, 128)
-    with torch.no_grad():
-        assert torch.allclose(net.predict_depth(x), net(x)["depth"])
 
 
 def test_invalid_depth_range_is_refused():

@@ -22,7 +22,7 @@ def test_separate_backbone_output_stride_16_and_aspp_rates():
 
 def test_gradients_reach_every_parameter():
     net = build_semantic_net()
-    out = net(torch.rand(2, 3, 64, 128))
+    out = net(torch.rand(2, 3, 64, 64))
     (out["logits"].mean() + out["features"].mean()).backward()
     missing = [n for n, p in net.named_parameters() if p.grad is None]
     assert missing == []
@@ -36,19 +36,19 @@ def test_shared_encoder_is_owned_by_the_depth_net():
     assert not encoder_params & {id(p) for p in sem.parameters()}
     assert not any(k.startswith("encoder.") for k in sem.state_dict())
     assert sem.aspp.rates == (3, 6, 9)  # stride-32 features: same receptive field in pixels
-    out = sem(torch.rand(2, 3, 64, 128))
-    assert out["logits"].shape == (2, 5, 64, 128) and out["features"].shape == (2, 256, 2, 4)
+    out = sem(torch.rand(2, 3, 64, 64))
+    assert out["logits"].shape == (2, 5, 64, 64) and out["features"].shape == (2, 256, 2, 2)
     out["logits"].mean().backward()
     assert depth.encoder.layer1[0].conv1.weight.grad is not None  # the segmentation loss trains D's encoder
 
 
 def test_batch_of_one_trains():
     net = build_semantic_net().train()
-    assert net(torch.rand(1, 3, 64, 64))["logits"].shape == (1, 19, 64, 64)
+    assert net(torch.rand(1, 3, 32, 32))["logits"].shape == (1, 19, 32, 32)
 
 
 def test_resnet50_backbone_forward():
     net = build_semantic_net(backbone="resnet50").eval()
     with torch.no_grad():
-        out = net(torch.rand(1, 3, 64, 64))
-    assert out["logits"].shape == (1, 19, 64, 64) and out["features"].shape == (1, 256, 4, 4)
+        out = net(torch.rand(1, 3, 32, 32))
+    assert out["logits"].shape == (1, 19, 32, 32) and out["features"].shape == (1, 256, 2, 2)
