@@ -6,6 +6,7 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,60 @@ def _check_same_precision(info: OnnxModelInfo, precision: str, backend: str) -> 
         )
 
 
+@dataclass
+class _Built:
+    info: OnnxModelInfo  # the ONNX actually built (after conversion)
+    payload: bytes
+    backend_version: str
+    device: dict[str, Any]
+    options: dict[str, Any]
+    batch_range: list
+
+
+def _build_with_tensorrt(info: OnnxModelInfo, workdir: Path, *, precision: str, calib, dla_core, workspace_mb, opt_level, timing_cache, batch, max_batch) -> _Built:
+    from edgedepth.engine import tensorrt_builder as trtb
+
+    # Library, version and GPU first: a missing GPU should not cost a calibration run.
+    trt = trtb.import_tensorrt()
+    major = trtb.tensorrt_major(trt.__version__)
+    device = trtb.cuda_device()
+    if device is None:
+        raise EngineError("the TensorRT backend needs a CUDA GPU, and none was found", fix="use --backend onnxruntime on this machine")
+    if precision == "int8" and info.precision != "int8":
+        info = _quantize(info, calib, workdir)
+    if precision == "fp16" and info.precision == "fp32" and major >= 11:
+        info = _convert_fp16(info, workdir)
+    plan = trtb.plan_build(
+        info, precision=precision, trt_major=major, dla_core=dla_core,
+        workspace=workspace_mb * (1 << 20) if workspace_mb else None, opt_level=opt_level, batch=batch, max_batch=max_batch,
+        timing_cache=Path(timing_cache) if timing_cache else default_timing_cache(trt.__version__, device),
+    )
+    batch_range = [plan.profile[0][0], plan.profile[2][0]] if plan.profile else [info.input_shape[0]] * 2
+    return _Built(info, trtb.build_tensorrt(plan, trt=trt), trt.__version__, device, plan.describe(), batch_range)
+
+
+def _build_with_onnxruntime(info: OnnxModelInfo, workdir: Path, *, precision: str, calib) -> _Built:
+    import onnxruntime as ort
+
+    from edgedepth.engine import onnxruntime_builder as ortb
+
+    if precision == "int8" and info.precision != "int8":
+        info = _quantize(info, calib, workdir)
+    if precision == "fp16" and info.precision == "fp32":
+        info = _convert_fp16(info, workdir)
+    _check_same_precision(info, precision, "ONNX Runtime")
+    provider = ortb.available_provider()
+    if provider == "CUDAExecutionProvider":
+        from edgedepth.engine.tensorrt_builder import cuda_device
+
+        device = {**(cuda_device() or {}), "compute_capability": None, "provider": provider}
+    else:
+        device = {"name": cpu_name(), "compute_capability": None, "provider": provider}
+    options = {"provider": provider, "graph_optimization_level": "ORT_ENABLE_EXTENDED"}
+    batch_range = [1, None] if info.dynamic_batch else [info.input_shape[0]] * 2
+    return _Built(info, ortb.build_onnxruntime(info.path, provider=provider), ort.__version__, device, options, batch_range)
+
+
 def build_engine(
     onnx_path: str | Path,
     out: str | Path,
@@ -116,10 +171,12 @@ def build_engine(
 ) -> dict[str, Any]:
     """Build ``onnx_path`` into the engine container ``out`` (written atomically); returns its header.
 
-    INT8 needs a Q/DQ ONNX, or an FP32 ONNX plus ``calib`` (a folder of images or "synthetic"),
+    INT8 needs a Q/DQ ONNX, or an FP32 ONNX plus ``calib`` (a dataset folder or "synthetic"),
     which is quantised with :func:`edgedepth.export.quantize_int8`. FP16 from an FP32 ONNX is
     converted with :func:`edgedepth.export.convert_fp16` for ONNX Runtime and TensorRT 11;
-    TensorRT 10 sets its FP16 builder flag instead.
+    TensorRT 10 sets its FP16 builder flag instead. ``batch``/``max_batch`` shape the TensorRT
+    optimisation profile of a dynamic-batch ONNX; ``timing_cache`` defaults to a per-version,
+    per-GPU file under the user's cache folder.
     """
     if precision not in PRECISIONS:
         raise EngineError(f"unknown precision '{precision}'", fix=f"pass --precision {'|'.join(PRECISIONS)}")
@@ -131,63 +188,29 @@ def build_engine(
         raise EngineError("--dla-core needs the TensorRT backend", why=f"the {chosen} backend was chosen", fix="build on a Jetson with TensorRT, or drop --dla-core")
 
     extra = []
-    for flag, value in (("--calib", calib), ("--dla-core", dla_core), ("--workspace-mb", workspace_mb)):
-        if value is not None:
+    for flag, value, default in (("--calib", calib, None), ("--dla-core", dla_core, None), ("--workspace-mb", workspace_mb, None),
+                                 ("--opt-level", opt_level, 3), ("--batch", batch, 1), ("--max-batch", max_batch, 8)):
+        if value != default:
             extra += [flag, str(value)]
-    if opt_level != 3:
-        extra += ["--opt-level", str(opt_level)]
     rebuild = container.rebuild_command(onnx=onnx_path, out=out, precision=precision, backend=chosen, extra=extra)
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgedepth-build-") as tmp:
-        info = source
-        if precision == "int8" and info.precision != "int8":
-            info = _quantize(info, calib, Path(tmp))
         if chosen == "tensorrt":
-            from edgedepth.engine import tensorrt_builder as trtb
-
-            trt = trtb.import_tensorrt()
-            major = trtb.tensorrt_major(trt.__version__)
-            device = trtb.cuda_device()
-            if device is None:
-                raise EngineError("the TensorRT backend needs a CUDA GPU, and none was found", fix="use --backend onnxruntime on this machine")
-            if precision == "fp16" and info.precision == "fp32" and major >= 11:
-                info = _convert_fp16(info, Path(tmp))
-            cache = Path(timing_cache) if timing_cache else default_timing_cache(trt.__version__, device)
-            plan = trtb.plan_build(
-                info, precision=precision, trt_major=major, dla_core=dla_core,
-                workspace=workspace_mb * (1 << 20) if workspace_mb else None,
-                opt_level=opt_level, batch=batch, max_batch=max_batch, timing_cache=cache,
-            )
-            payload = trtb.build_tensorrt(plan, trt=trt)
-            backend_version, options = trt.__version__, plan.describe()
-            batch_range = [plan.profile[0][0], plan.profile[2][0]] if plan.profile else [info.input_shape[0]] * 2
+            built = _build_with_tensorrt(source, Path(tmp), precision=precision, calib=calib, dla_core=dla_core, workspace_mb=workspace_mb,
+                                         opt_level=opt_level, timing_cache=timing_cache, batch=batch, max_batch=max_batch)
         else:
-            from edgedepth.engine import onnxruntime_builder as ortb
-            import onnxruntime as ort
-
-            if precision == "fp16" and info.precision == "fp32":
-                info = _convert_fp16(info, Path(tmp))
-            _check_same_precision(info, precision, "ONNX Runtime")
-            provider = ortb.available_provider()
-            payload = ortb.build_onnxruntime(info.path, provider=provider)
-            backend_version, options = ort.__version__, {"provider": provider, "graph_optimization_level": "ORT_ENABLE_EXTENDED"}
-            device = {"name": cpu_name(), "compute_capability": None, "provider": provider}
-            if provider == "CUDAExecutionProvider":
-                from edgedepth.engine.tensorrt_builder import cuda_device
-
-                device = {**(cuda_device() or {}), "compute_capability": None, "provider": provider}
-            batch_range = [1, None] if info.dynamic_batch else [info.input_shape[0]] * 2
-
+            built = _build_with_onnxruntime(source, Path(tmp), precision=precision, calib=calib)
+    info = built.info
     header = {
         "edgedepth_version": __version__,
         "backend": chosen,
-        "backend_version": backend_version,
-        "device": device,
+        "backend_version": built.backend_version,
+        "device": built.device,
         "precision": precision,
         "input_name": info.input_name,
         "input_shape": list(info.input_shape),
-        "batch_range": batch_range,
+        "batch_range": built.batch_range,
         "output_name": info.output_name,
         "height": info.height,
         "width": info.width,
@@ -199,7 +222,7 @@ def build_engine(
         "onnx_precision": source.precision,
         "build_time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 2),
-        "options": options,
+        "options": built.options,
         "rebuild_command": rebuild,
     }
-    return container.write_engine(out, header, payload)
+    return container.write_engine(out, header, built.payload)

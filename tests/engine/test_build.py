@@ -171,3 +171,10 @@ def test_real_exporter_fp16_and_synthetic_int8(onnx_files, tmp_path, images):
         assert header["precision"] == precision
         depth = run_onnx(read_engine(out)[1], images)
         assert np.median(np.abs(depth - reference) / reference) < (0.01 if precision == "fp16" else 0.1)
+
+
+def test_no_gpu_is_found_before_calibrating(onnx_files, tmp_path, fake_trt, fake_export):
+    fake_trt(device=None)
+    with pytest.raises(EngineError, match="needs a CUDA GPU"):
+        build_engine(onnx_files["fp32"], tmp_path / "m.engine", precision="int8", backend="tensorrt", calib="synthetic")
+    assert fake_export == []
