@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from edgedepth import kernels
+from edgedepth.errors import DataError
 
 
 def cycle_loss(
@@ -26,6 +27,11 @@ def cycle_loss(
     ``kernel`` picks the warp backend ("auto" | "fused" | "reference"). Zero (with graph) when no
     pixel is valid in any view.
     """
+    if views_image.shape[1] == 0:
+        raise DataError(
+            "the cycle loss needs at least one neighbour view, but the batch has none",
+            fix="use a dataset with stereo or temporal views (data.views), or set loss.cycle=0",
+        )
     errors = []
     for v in range(views_image.shape[1]):
         err, valid = kernels.photometric_error(target, views_image[:, v], depth, views_T[:, v], K, backend=kernel)

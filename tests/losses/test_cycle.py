@@ -102,3 +102,11 @@ def test_fused_kernel_agrees_with_reference():
     depth = 1.05 * depth
     args = (target, right.unsqueeze(1), T.unsqueeze(1), depth, K)
     assert cycle_loss(*args, kernel="fused").item() == pytest.approx(cycle_loss(*args, kernel="reference").item(), rel=1e-4, abs=1e-6)
+
+
+def test_no_views_is_a_clear_error():
+    from edgedepth.errors import DataError
+
+    target, right, T, K, depth = _scene()
+    with pytest.raises(DataError, match="neighbour view"):
+        cycle_loss(target, right.unsqueeze(1)[:, :0], T.unsqueeze(1)[:, :0], depth, K)
