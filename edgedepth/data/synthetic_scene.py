@@ -95,6 +95,7 @@ def make_scene(rng: np.random.Generator, *, clutter: float) -> Scene:
     sidewalk = rng.uniform(2.0, 4.5)
     edge = road_half + sidewalk
     lane = int(rng.integers(0, n_lanes))
+    # The left (target) camera sits half a stereo baseline left of the lane centre, +-0.4 m.
     camera_x = -road_half + LANE_WIDTH * (lane + 0.5) + rng.uniform(-0.4, 0.4) - 0.27
 
     for side in (-1, 1):
@@ -107,9 +108,9 @@ def make_scene(rng: np.random.Generator, *, clutter: float) -> Scene:
     # Cars: parked along both kerbs and driving in lanes; none inside the cameras' clearance.
     for x in (-road_half + 1.1, road_half - 1.1, *(-road_half + LANE_WIDTH * (k + 0.5) for k in range(n_lanes))):
         n = int(rng.poisson(0.3 + 2.2 * clutter))
-        lo = -15.0
-        taken = [(-CAMERA_CLEARANCE_Z, CAMERA_CLEARANCE_Z)] if abs(x - camera_x - 0.27) < 3.0 else []
-        for z0, z1 in _free_slots(rng, n, lo, 80.0, rng.uniform(3.8, 4.8), taken):
+        in_camera_lane = abs(x - (camera_x + 0.27)) < 3.0  # within a car width of the stereo rig
+        taken = [(-CAMERA_CLEARANCE_Z, CAMERA_CLEARANCE_Z)] if in_camera_lane else []
+        for z0, z1 in _free_slots(rng, n, -15.0, 80.0, rng.uniform(3.8, 4.8), taken):
             _car(b, x, z0, z1 - z0)
             n_objects += 1
     # Poles on the kerb, some with an arm reaching over the road.
