@@ -234,17 +234,17 @@ class Trainer:
         with self._autocast():
             total, losses, features = self._generator_losses(src, tgt)
         if not ddp.all_finite(total.detach(), self.dist):
-            raise _NonFinite({k: float(v) for k, v in losses.items()})
+            raise _NonFinite({k: float(v.detach()) for k, v in losses.items()})
         self._clip_and_step(total, self.opt_g, self.scaler_g, gen_params)
-        record = {k: float(v) for k, v in losses.items()}
-        record["total"] = float(total)
+        record = {k: float(v.detach()) for k, v in losses.items()}
+        record["total"] = float(total.detach())
         if self.cfg.loss.adv > 0:
             with self._autocast():
                 loss_f = self._discriminator_loss(src["image"], tgt["image"], features)
             if not ddp.all_finite(loss_f.detach(), self.dist):
                 raise _NonFinite({"discriminator": float(loss_f)})
             self._clip_and_step(loss_f, self.opt_f, self.scaler_f, list(self.discriminator.parameters()))
-            record["disc"] = float(loss_f)
+            record["disc"] = float(loss_f.detach())
         self.sched_g.step()
         self.sched_f.step()
         return record
@@ -299,6 +299,7 @@ class Trainer:
             for src, tgt in zip(src_loader, tgt_loader):
                 if self.step >= stop_at:
                     break
+                torch.manual_seed(cfg.train.seed * 1_000_003 + self.step * 1_009 + self.dist.rank)
                 src = self._to_device(src, self.step, 0)
                 tgt = self._to_device(tgt, self.step, 1)
                 try:

@@ -1,7 +1,6 @@
 """What a training checkpoint holds, and how it is written (atomically, last N kept, plus the best)."""
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,10 @@ if TYPE_CHECKING:
 
 
 def training_state(t: "Trainer") -> dict:
-    """Everything needed to continue exactly: weights, optimisers, schedulers, scalers, RNG, history."""
+    """Everything needed to continue exactly: weights, optimisers, schedulers, scalers, history.
+
+    No RNG state is stored: the trainer seeds every step from (seed, step, rank), so a resumed run
+    draws the same dropout masks and augmentations as an uninterrupted one."""
     return {
         "config": to_dict(t.cfg),
         "models": {
@@ -28,11 +30,6 @@ def training_state(t: "Trainer") -> dict:
         "sched": {"g": t.sched_g.state_dict(), "f": t.sched_f.state_dict()},
         "scaler": {"g": t.scaler_g.state_dict(), "f": t.scaler_f.state_dict()},
         "step": t.step,
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "python": list(random.getstate()[1]),
-        },
         "history": t.history,
         "best": t.best,
     }
@@ -55,9 +52,6 @@ def restore_training_state(t: "Trainer", path: str | Path) -> dict:
         t.step = int(state["step"])
         t.history = list(state.get("history", []))
         t.best = dict(state.get("best", {}))
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(
             f"checkpoint '{path}' cannot resume training",
