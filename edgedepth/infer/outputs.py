@@ -104,6 +104,9 @@ class OutputWriter:
                  video: bool = False, side_by_side: bool = False, ply: bool = False,
                  intrinsics: Intrinsics | None = None, fps: float = 30.0):
         self.out = ensure_writable_dir(out_dir)
+        if not (0 < min_depth < max_depth < float("inf")):
+            # A model file without depth-range metadata: the range build_depth_net uses by default.
+            min_depth, max_depth = 0.5, 80.0
         self.min_depth, self.max_depth = min_depth, max_depth
         self.color, self.video, self.side_by_side, self.ply = color, video, side_by_side, ply
         self.intrinsics, self.fps = intrinsics, fps

@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_model import export_tiny_onnx, open_test_runner  # noqa: E402
+from tiny_model import export_tiny_onnx  # noqa: E402
+
+from edgedepth.runtime import open_runner  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -14,5 +16,5 @@ def tiny_onnx(tmp_path_factory):
 
 @pytest.fixture
 def tiny_runner(tiny_onnx):
-    with open_test_runner(tiny_onnx) as runner:
+    with open_runner(tiny_onnx, backend="onnxruntime", device="cpu", threads=1) as runner:
         yield runner

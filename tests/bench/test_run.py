@@ -5,6 +5,7 @@ import pytest
 
 from edgedepth.bench import run_bench
 from edgedepth.errors import EdgedepthError
+from edgedepth.runtime import open_runner
 
 STATS = {"mean", "std", "min", "p50", "p90", "p95", "p99", "max"}
 
@@ -22,9 +23,7 @@ def test_run_bench_schema(tiny_runner):
 
 
 def test_compare_mode_ratios(tiny_runner, tiny_onnx):
-    from tiny_model import open_test_runner
-
-    with open_test_runner(tiny_onnx) as second:
+    with open_runner(tiny_onnx, device="cpu", threads=1) as second:
         report = run_bench([tiny_runner, second], batches=[1], warmup=1, iterations=3, power=False)
     first, other = report["results"]
     assert first["name"] != other["name"]

@@ -1,0 +1,77 @@
+"""`edgedepth infer --engine FILE --source SRC --out DIR`: depth from a camera, stream, video or image folder."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgedepth.errors import EdgedepthError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "infer",
+        help="run a model on a camera, RTSP stream, video file or image folder",
+        description="Capture, preprocess, infer and write in parallel threads. Writes DIR/depth/000000.png... "
+        "(16-bit, millimetres), colourised PNGs in DIR/color/, optionally DIR/depth.mp4 and PLY point clouds, "
+        "and DIR/summary.json (frames, drops, FPS, latency percentiles). Live sources drop the oldest frame when "
+        "inference falls behind; files drop none. Ctrl+C stops and finalises the files.",
+    )
+    p.add_argument("--engine", type=Path, required=True, metavar="FILE",
+                   help="model: .engine (build-engine), .onnx (export) or .pt checkpoint")
+    p.add_argument("--source", required=True,
+                   help="camera index (0), /dev/videoN, csi://N (Jetson CSI), a GStreamer pipeline, rtsp://..., "
+                   "a video file or a folder of images")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (created)")
+    p.add_argument("--video", action="store_true", help="also write the colourised frames as DIR/depth.mp4")
+    p.add_argument("--no-color", action="store_true", help="no colourised PNGs (16-bit depth only)")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="colour outputs show the input next to the depth, with an FPS/latency overlay")
+    p.add_argument("--ply", action="store_true", help="write a coloured point cloud per frame (DIR/ply/)")
+    for k in ("fx", "fy", "cx", "cy"):
+        p.add_argument(f"--{k}", type=float, help=f"camera intrinsic {k} in pixels of the source frames (for --ply)")
+    p.add_argument("--max-frames", type=int, help="stop after N frames")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate written into the MP4 (default 30)")
+    p.add_argument("--queue-size", type=int, default=4, help="frames buffered between stages (default 4)")
+    p.add_argument("--backend", default="auto", help="runner backend: auto, tensorrt, onnxruntime or torch")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, help="CPU threads for CPU backends")
+    p.set_defaults(func=run)
+
+
+def _intrinsics(args: argparse.Namespace):
+    from edgedepth.infer.outputs import Intrinsics
+
+    given = [getattr(args, k) for k in ("fx", "fy", "cx", "cy")]
+    if all(v is None for v in given):
+        return None
+    if any(v is None for v in given):
+        raise EdgedepthError("--fx, --fy, --cx and --cy go together", fix="give all four, or none to assume KITTI-like")
+    return Intrinsics(*given)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgedepth.bench.report import ensure_writable_dir
+    from edgedepth.infer import OutputWriter, open_source, run_pipeline
+    from edgedepth.runtime import open_runner
+
+    # Everything that can be wrong is checked before the first frame: output, intrinsics, source, model.
+    ensure_writable_dir(args.out)
+    intrinsics = _intrinsics(args)
+    if args.max_frames is not None and args.max_frames < 1:
+        raise EdgedepthError(f"--max-frames must be >= 1, got {args.max_frames}")
+    source = open_source(args.source)
+    try:
+        with open_runner(args.engine, backend=args.backend, device=args.device, threads=args.threads) as runner:
+            spec = runner.input_spec
+            writer = OutputWriter(args.out, min_depth=spec.min_depth, max_depth=spec.max_depth,
+                                  color=not args.no_color, video=args.video, side_by_side=args.side_by_side,
+                                  ply=args.ply, intrinsics=intrinsics, fps=args.fps)
+            summary = run_pipeline(source, runner, writer, max_frames=args.max_frames,
+                                   queue_size=args.queue_size, overlay=args.side_by_side)
+    finally:
+        source.close()
+    keys = ("frames", "dropped", "fps", "infer_only_fps")
+    print(json.dumps({k: summary[k] for k in keys} | {"latency_p50_ms": summary["latency_ms"]["p50"],
+                                                       "summary": str(args.out / "summary.json")}, indent=2))
+    return 0
