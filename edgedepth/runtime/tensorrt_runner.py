@@ -139,6 +139,7 @@ class TensorRTRunner(Runner):
         h, w = header["height"], header["width"]
         self._memory = _memory()
         if cuda_graph and not isinstance(self._memory, _TorchMemory):
+            self._memory.close()
             raise EngineError("CUDA graph capture needs torch with CUDA here", fix="drop cuda_graph=True or install torch")
         self._cuda_graph, self._graphs = cuda_graph, {}
         for name, channels in ((self._input, 3), (self._output, 1)):

@@ -5,8 +5,11 @@ flags (BuilderFlag.FP16/INT8) are absent, so code that still sets them fails as 
 """
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
+
+import numpy as np
 
 
 class _Recorder:
@@ -20,8 +23,10 @@ class _Recorder:
 
 
 class FakeTensorRT:
-    def __init__(self, version: str = "10.3.0", *, plan: bytes | None = b"FAKE-PLAN", parse_ok: bool = True, engine_ok: bool = True):
+    def __init__(self, version: str = "10.3.0", *, plan: bytes | None = b"FAKE-PLAN", parse_ok: bool = True, engine_ok: bool = True,
+                 static_shape: tuple | None = None):
         self.__version__ = version
+        self.static_shape = static_shape
         self.calls: list = []
         self.plan, self.parse_ok, self.engine_ok = plan, parse_ok, engine_ok
         major = int(version.split(".")[0])
@@ -105,13 +110,41 @@ class FakeTensorRT:
             def get_error(self, i):
                 return "In node 3 (Conv): unsupported"
 
+        class Context:
+            """Runs "depth = 10 * mean over channels" on the buffers behind the tensor addresses."""
+
+            def __init__(self, static_shape):
+                self.addresses, self.shape = {}, static_shape
+
+            def set_tensor_address(self, name, pointer):
+                self.addresses[name] = pointer
+
+            def set_input_shape(self, name, shape):
+                fake.calls.append(("set_input_shape", name, tuple(shape)))
+                self.shape = tuple(shape)
+
+            def execute_async_v3(self, stream):
+                fake.calls.append(("execute_async_v3", stream))
+                n, c, h, w = self.shape
+                image = np.ctypeslib.as_array(ctypes.cast(self.addresses["image"], ctypes.POINTER(ctypes.c_float)), (n, c, h, w))
+                depth = np.ctypeslib.as_array(ctypes.cast(self.addresses["depth"], ctypes.POINTER(ctypes.c_float)), (n, 1, h, w))
+                depth[:] = 10 * image.mean(axis=1, keepdims=True)
+                return True
+
+        class Engine:
+            def get_tensor_dtype(self, name):
+                return "FLOAT"
+
+            def create_execution_context(self):
+                return Context(fake.static_shape)
+
         class Runtime:
             def __init__(self, logger):
                 pass
 
             def deserialize_cuda_engine(self, data):
                 fake.calls.append(("deserialize_cuda_engine", bytes(data)))
-                return object() if fake.engine_ok else None
+                return Engine() if fake.engine_ok else None
 
         self.Logger, self.Builder, self.OnnxParser, self.Runtime = Logger, Builder, OnnxParser, Runtime
 
@@ -120,3 +153,30 @@ class FakeTensorRT:
 
     def flags(self) -> list:
         return [c[1] for c in self.called("set_flag")]
+
+
+def fake_cudart() -> ModuleType:
+    """``cuda.bindings.runtime`` with host memory standing in for device memory (pointers are real
+    host addresses, so copies are ctypes.memmove); returns (err, value) tuples like cuda-python."""
+    ok = SimpleNamespace(value=0)
+    cudart = ModuleType("cuda.bindings.runtime")
+    cudart.allocations, cudart.freed, cudart.copies = {}, [], []
+    cudart.cudaMemcpyKind = SimpleNamespace(cudaMemcpyHostToDevice="H2D", cudaMemcpyDeviceToHost="D2H")
+
+    def malloc(nbytes):
+        buffer = np.zeros(nbytes, np.uint8)
+        cudart.allocations[buffer.ctypes.data] = buffer
+        return ok, buffer.ctypes.data
+
+    def memcpy(dst, src, nbytes, kind, stream):
+        cudart.copies.append((kind, nbytes))
+        ctypes.memmove(dst, src, nbytes)
+        return (ok,)
+
+    cudart.cudaMalloc = malloc
+    cudart.cudaMemcpyAsync = memcpy
+    cudart.cudaStreamCreate = lambda: (ok, 7)
+    cudart.cudaStreamSynchronize = lambda stream: (ok,)
+    cudart.cudaStreamDestroy = lambda stream: (ok,)
+    cudart.cudaFree = lambda pointer: (cudart.freed.append(pointer), ok)[1:]
+    return cudart

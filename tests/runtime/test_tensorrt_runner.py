@@ -84,3 +84,52 @@ def test_real_tensorrt_matches_onnxruntime(onnx_files, tmp_path, images):
         with TensorRTRunner(tmp_path / "m.engine", cuda_graph=cuda_graph) as runner:
             np.testing.assert_allclose(runner.infer(images), reference, rtol=1e-3, atol=1e-3)
             np.testing.assert_allclose(runner.infer(images[:1]), reference[:1], rtol=1e-3, atol=1e-3)
+
+
+@pytest.fixture
+def cuda_python(monkeypatch):
+    """A fake cuda-python runtime, and torch without CUDA, so the runner takes the cuda-python path."""
+    from fake_tensorrt import fake_cudart
+
+    cudart = fake_cudart()
+    bindings = type(sys)("cuda.bindings")
+    bindings.runtime = cudart
+    monkeypatch.setitem(sys.modules, "cuda", type(sys)("cuda"))
+    monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cudart)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    return cudart
+
+
+def test_runner_plumbing_with_cuda_python_buffers(trt_engine, machine, cuda_python):
+    trt = machine()
+    images = np.random.default_rng(0).random((11, 3, 32, 64), dtype=np.float32)
+    with open_runner(trt_engine) as runner:
+        assert runner.input_spec.shape == (-1, 3, 32, 64) and runner.precision == "fp16" and runner.max_batch == 8
+        depth = runner.infer(images)
+    np.testing.assert_allclose(depth, 10 * images.mean(axis=1, keepdims=True), rtol=1e-6)
+    # the batch-8 profile maximum splits 11 images into 8 + 3, each with its own input shape, on one stream
+    assert trt.called("set_input_shape") == [("set_input_shape", "image", (8, 3, 32, 64)), ("set_input_shape", "image", (3, 3, 32, 64))]
+    assert trt.called("execute_async_v3") == [("execute_async_v3", 7)] * 2
+    assert [k for k, _ in cuda_python.copies] == ["H2D", "D2H", "H2D", "D2H"]
+    assert len(cuda_python.allocations) == 2 and sorted(cuda_python.freed) == sorted(cuda_python.allocations)  # freed on close
+
+
+def test_static_engine_pads_to_its_batch(trt_engine, machine, cuda_python, tmp_path):
+    from edgedepth.engine import read_engine
+
+    header, plan = read_engine(trt_engine)
+    write_engine(trt_engine, {**header, "input_shape": [2, 3, 32, 64], "batch_range": [2, 2]}, plan)
+    trt = machine(static_shape=(2, 3, 32, 64))
+    images = np.random.default_rng(1).random((3, 3, 32, 64), dtype=np.float32)
+    with open_runner(trt_engine) as runner:
+        assert runner.input_spec.shape == (2, 3, 32, 64)
+        depth = runner.infer(images)
+    np.testing.assert_allclose(depth, 10 * images.mean(axis=1, keepdims=True), rtol=1e-6)
+    assert not trt.called("set_input_shape") and len(trt.called("execute_async_v3")) == 2
+
+
+def test_cuda_graph_needs_torch_cuda(trt_engine, machine, cuda_python):
+    machine()
+    with pytest.raises(EngineError, match="CUDA graph capture needs torch with CUDA"):
+        TensorRTRunner(trt_engine, cuda_graph=True)
