@@ -80,7 +80,7 @@ def test_open_runner_errors(onnx_files, tmp_path):
 def test_deploy_half_imports_no_training_stack():
     code = (
         "import sys, edgedepth.engine, edgedepth.engine.build, edgedepth.engine.tensorrt_builder, edgedepth.runtime, "
-        "edgedepth.runtime.onnxruntime_runner, edgedepth.runtime.tensorrt_runner, edgedepth.cli.engine\n"
+        "edgedepth.runtime.onnxruntime_runner, edgedepth.runtime.tensorrt_runner, edgedepth.runtime.torch_runner, edgedepth.cli.engine\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'tensorboard') "
         "or m.startswith(('edgedepth.losses', 'edgedepth.train')))\n"
         "assert not bad, bad"
