@@ -50,6 +50,13 @@ def cpu_threads() -> int:
     return os.cpu_count() or 1
 
 
+def _load_average() -> float | None:
+    """1-minute load average: timings taken on a busy machine are slower, and a reader should know."""
+    with contextlib.suppress(OSError, AttributeError):
+        return round(os.getloadavg()[0], 2)
+    return None
+
+
 def cpu_model(root: Path = Path("/")) -> str:
     text = _read(root / "proc/cpuinfo") or ""
     for key in ("model name", "Hardware", "Processor", "cpu model"):
@@ -146,7 +153,7 @@ def describe_device() -> dict:
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "python": sys.version.split()[0],
-        "cpu": {"model": cpu_model(), "threads": cpu_threads()},
+        "cpu": {"model": cpu_model(), "threads": cpu_threads(), "load_average_1min": _load_average()},
         "gpu": describe_gpu(),
         "jetson": describe_jetson(),
         "versions": library_versions(),

@@ -57,3 +57,10 @@ def test_fixed_batch_skips_and_errors(tiny_runner):
 def test_nothing_to_bench():
     with pytest.raises(EdgedepthError):
         run_bench([], batches=[1])
+
+
+def test_accuracy_on_synthetic(tiny_runner):
+    report = run_bench([tiny_runner], batches=[1], warmup=0, iterations=1, power=False,
+                       accuracy_data="synthetic-target", accuracy_samples=2)
+    acc = report["results"][0]["accuracy"]
+    assert {"abs_rel", "rmse", "a1"} <= set(acc) and acc["abs_rel"] > 0
