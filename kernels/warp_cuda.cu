@@ -12,8 +12,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <tuple>
@@ -249,7 +250,7 @@ std::tuple<at::Tensor, at::Tensor> inverse_warp_cuda(const at::Tensor& src, cons
   auto in = prepare(src, depth, T, K);
   auto warped = at::empty_like(in.src), valid = at::empty_like(in.depth);
   if (warped.numel() == 0) return {warped, valid};
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "edgedepth::inverse_warp", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     inverse_warp_kernel<scalar_t, acc_t><<<in.grid, in.block, 0, stream>>>(
@@ -275,7 +276,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> inverse_warp_backward_cuda(const 
   auto grad_T = at::zeros(in.T.sizes(), in.T.options().dtype(acc));
   auto grad_depth = at::zeros_like(in.depth);
   if (src.numel() > 0) {
-    auto stream = at::cuda::getCurrentCUDAStream();
+    auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "edgedepth::inverse_warp_backward",
                                     [&] {
                                       using acc_t = at::opmath_type<scalar_t>;
@@ -299,7 +300,7 @@ std::tuple<at::Tensor, at::Tensor> photometric_error_cuda(const at::Tensor& targ
   auto tgt = target.contiguous();
   auto error = at::empty_like(in.depth), valid = at::empty_like(in.depth);
   if (src.numel() == 0) return {error, valid};
-  auto stream = at::cuda::getCurrentCUDAStream();
+  auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "edgedepth::photometric_error", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     photometric_kernel<scalar_t, acc_t><<<in.grid, in.block, tile_bytes<acc_t>(in.dims.c), stream>>>(
@@ -327,7 +328,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> photometric_error_bac
   auto grad_src = at::zeros(in.src.sizes(), in.src.options().dtype(acc));
   auto grad_T = at::zeros(in.T.sizes(), in.T.options().dtype(acc));
   if (src.numel() > 0) {
-    auto stream = at::cuda::getCurrentCUDAStream();
+    auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(
         at::kHalf, at::kBFloat16, src.scalar_type(), "edgedepth::photometric_error_backward", [&] {
           using acc_t = at::opmath_type<scalar_t>;
