@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from edgedepth.config import Config, save_config
 from edgedepth.errors import TrainingError
 from edgedepth.losses import adversarial_loss, cycle_loss, depth_l1, segmentation_ce, smoothness_loss
-from edgedepth.models import build_depth_net_from_config, build_discriminator, build_semantic_net, disp_to_depth
+from edgedepth.models import build_models, discriminator_input, disp_to_depth
 from edgedepth.train import distributed as ddp
 from edgedepth.train.curriculum import CurriculumBatchSampler
 from edgedepth.train.data import build_train_data, check_labelled_source
@@ -97,15 +97,11 @@ class Trainer:
         torch.manual_seed(cfg.train.seed + self.dist.rank)
         self.amp = cfg.train.amp and self.device.type == "cuda"
 
-        self.depth_net = build_depth_net_from_config(cfg.model).to(self.device)
-        self.semantic_net = None
-        if cfg.model.semantics:
-            shared = self.depth_net.encoder if cfg.model.shared_backbone else None
-            self.semantic_net = build_semantic_net(
-                backbone=cfg.model.semantic_backbone, num_classes=cfg.model.num_classes, shared_encoder=shared
-            ).to(self.device)
-        disc_in = self.depth_net.feature_channels + 3 + (self.semantic_net.feature_channels if self.semantic_net else 0)
-        self.discriminator = build_discriminator(in_channels=disc_in, base_channels=cfg.model.disc_channels).to(self.device)
+        depth_net, semantic_net, discriminator = build_models(cfg.model)
+        self.depth_net = depth_net.to(self.device)
+        self.semantic_net = semantic_net.to(self.device) if semantic_net is not None else None
+        self.discriminator = discriminator.to(self.device)
+        self.semantic_disc = cfg.model.discriminator == "semantic"
 
         gen_params = self._unique_params([self.depth_net, self.semantic_net])
         o = cfg.optim
@@ -131,10 +127,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.depth_fwd = DistributedDataParallel(self.depth_net, device_ids=ids)
             if self.semantic_net is not None:
-                # With a shared encoder some S parameters belong to D; DDP must know they may be unused here.
-                self.semantic_fwd = DistributedDataParallel(
-                    self.semantic_net, device_ids=ids, find_unused_parameters=cfg.model.shared_backbone
-                )
+                self.semantic_fwd = DistributedDataParallel(self.semantic_net, device_ids=ids)
             self.disc_fwd = DistributedDataParallel(self.discriminator, device_ids=ids)
 
     # ------------------------------------------------------------------ setup helpers
@@ -164,14 +157,6 @@ class Trainer:
         return torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
 
     # ------------------------------------------------------------------ one step
-    def _disc_input(self, depth_features, semantic_features, image):
-        size = depth_features.shape[-2:]
-        parts = [depth_features]
-        if semantic_features is not None:
-            parts.append(nnf.interpolate(semantic_features, size=size, mode="bilinear", align_corners=False))
-        parts.append(nnf.interpolate(image, size=size, mode="bilinear", align_corners=False))
-        return torch.cat(parts, dim=1)
-
     def _generator_losses(self, src, tgt):
         cfg, w = self.cfg, self.cfg.loss
         n = src["image"].shape[0]
@@ -187,15 +172,18 @@ class Trainer:
         losses["depth"] = sum(depth_l1(d[:n], src["depth"]) for d in depths) / len(depths)
         if w.target_depth > 0:
             losses["target_depth"] = sum(depth_l1(d[n:], tgt["depth"]) for d in depths) / len(depths)
-        semantic_features = None
+        semantic_features = semantic_logits = None
         if self.semantic_net is not None:
             seg = self.semantic_fwd(images)
             semantic_features = seg["features"]
+            semantic_logits = seg["logits"] if self.semantic_disc else None
             if w.seg > 0:
                 labels = torch.cat([src["semantics"], tgt["semantics"]])
                 losses["seg"] = segmentation_ce(seg["logits"], labels)
         if w.adv > 0:
-            d_in = self._disc_input(out["features"][n:], None if semantic_features is None else semantic_features[n:], tgt["image"])
+            d_in = discriminator_input(
+                out["features"][n:], _half(semantic_features, n), tgt["image"], semantic_logits=_half(semantic_logits, n)
+            )
             losses["adv"] = adversarial_loss(self.discriminator(d_in), real=True, kind=w.adv_kind)
         if w.cycle > 0:
             cycle = cycle_loss(tgt["image"], tgt["views_image"], tgt["views_T"], depths[0][n:], tgt["K"], kernel=w.kernel)
@@ -206,12 +194,14 @@ class Trainer:
             losses["smooth"] = smoothness_loss(out["disp"][0], images)
         weights = {"depth": w.depth, "target_depth": w.target_depth, "seg": w.seg, "adv": w.adv, "cycle": w.cycle, "smooth": w.smooth}
         total = sum(weights[k] * v for k, v in losses.items())
-        detached = (out["features"].detach(), None if semantic_features is None else semantic_features.detach())
+        detached = tuple(None if t is None else t.detach() for t in (out["features"], semantic_features, semantic_logits))
         return total, losses, detached
 
     def _discriminator_loss(self, src_image, tgt_image, features):
-        depth_features, semantic_features = features
-        d_in = self._disc_input(depth_features, semantic_features, torch.cat([src_image, tgt_image]))
+        depth_features, semantic_features, semantic_logits = features
+        d_in = discriminator_input(
+            depth_features, semantic_features, torch.cat([src_image, tgt_image]), semantic_logits=semantic_logits
+        )
         logits = self.disc_fwd(d_in)
         n = src_image.shape[0]
         kind = self.cfg.loss.adv_kind
@@ -392,6 +382,11 @@ class Trainer:
             fix="lower optim.lr or optim.disc_lr, keep optim.grad_clip > 0, check the data with `edgedepth data check`, "
             + (f"and resume with train.resume={last}" if last else "and train again"),
         )
+
+
+def _half(t: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """The target half of a [source; target] batch, or None."""
+    return None if t is None else t[n:]
 
 
 class _NonFinite(Exception):

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 
 from edgedepth.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
 from edgedepth.config import to_dict
