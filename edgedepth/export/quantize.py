@@ -19,7 +19,7 @@ from edgedepth.errors import ExportError
 from edgedepth.export.calibration import activation_ranges, as_image_array
 from edgedepth.export.graph import head_nodes
 from edgedepth.export.onnx_export import set_metadata
-from edgedepth.export.verify import load_onnx, ort_session, run_onnx
+from edgedepth.export.verify import depth_accuracy, load_onnx, ort_session, run_onnx
 from edgedepth.utils.io import atomic_write_bytes
 
 
@@ -41,7 +41,7 @@ class QuantReport:
     def summary(self) -> str:
         lines = [
             f"wrote {self.path} (INT8 Q/DQ, symmetric, {'per-channel' if self.per_channel else 'per-tensor'} weights, "
-            f"{self.method} calibration on {self.calibration_images} images, {self.quantized_nodes} Q/DQ-wrapped nodes)",
+            f"{self.method} calibration on {self.calibration_images} images, {self.quantized_nodes} DequantizeLinear nodes)",
             f"kept in float: depth head ({len(self.head)} nodes)"
             + (f" + {len(self.excluded)} sensitive layers: {', '.join(self.excluded)}" if self.excluded else ""),
         ]
@@ -104,17 +104,6 @@ def check_symmetric(model) -> int:
     return len(qdq)
 
 
-def abs_rel(pred: np.ndarray, gt: np.ndarray, *, min_depth: float = 1e-3, max_depth: float = 80.0) -> float:
-    """Mean |pred - gt| / gt over pixels with gt in (min_depth, max_depth)."""
-    try:
-        from edgedepth.eval import depth_metrics
-
-        return float(depth_metrics(pred, gt, min_depth=min_depth, max_depth=max_depth)["abs_rel"])
-    except ImportError:  # the eval package is optional for the deploy half
-        mask = (gt > min_depth) & (gt < max_depth)
-        return float(np.mean(np.abs(pred[mask] - gt[mask]) / gt[mask]))
-
-
 def quantize_int8(
     onnx_in: str | Path,
     onnx_out: str | Path,
@@ -163,11 +152,15 @@ def quantize_int8(
         gt = None if holdout[1] is None else np.asarray(holdout[1], dtype=np.float32)
         fp32 = run_onnx(ort_session(model, threads=threads), hold_images)
         reference = gt if gt is not None else fp32
-        depth_range = dict(max_depth=float(meta.get("max_depth", 80.0)) * 1.001)
-        fp32_err = abs_rel(fp32, reference, **depth_range) if gt is not None else 0.0
+        max_depth = float(meta.get("max_depth", 80.0)) * 1.001  # predictions may touch max_depth exactly
+
+        def abs_rel(pred: np.ndarray) -> float:
+            return depth_accuracy(pred, reference, max_depth=max_depth)["abs_rel"]
+
+        fp32_err = abs_rel(fp32) if gt is not None else 0.0
 
         def drop_of(candidate) -> tuple[float, float]:
-            err = abs_rel(run_onnx(ort_session(candidate, threads=threads), hold_images), reference, **depth_range)
+            err = abs_rel(run_onnx(ort_session(candidate, threads=threads), hold_images))
             return err, ((err - fp32_err) / fp32_err if gt is not None else err)
 
         int8_err, drop = drop_of(qmodel)

@@ -20,19 +20,28 @@ def layer_sensitivity(build_one: Callable[[str], Any], nodes: list[str], error_o
 
 
 def greedy_exclude(build: Callable, sensitivity: list[dict[str, Any]], drop_of: Callable, max_drop: float):
-    """Keep the most sensitive layers in float, one more at a time, until ``drop_of(model)[1] <= max_drop``.
+    """Keep the k most sensitive layers in float, for the smallest k with ``drop_of(model)[1] <= max_drop``.
 
-    Returns (model, excluded node names, AbsRel, drop). When no prefix meets the budget, the model
-    with the smallest drop is returned (the report says the budget was not met).
+    k doubles (1, 2, 4, ...) until the budget is met, then a bisection finds the smallest such k
+    (the drop is close to monotonic in k), so a 30-conv network needs about 10 builds, not 30.
+    Returns (model, excluded node names, AbsRel, drop); when even excluding every layer misses the
+    budget, the candidate with the smallest drop (the report says the budget was not met).
     """
-    best = None
-    excluded: list[str] = []
-    for entry in sensitivity:
-        excluded.append(entry["node"])
-        model = build(excluded)
-        err, drop = drop_of(model)
-        if best is None or drop < best[3]:
-            best = (model, list(excluded), err, drop)
-        if drop <= max_drop:
-            return model, list(excluded), err, drop
-    return best if best is not None else (build(), [], *drop_of(build()))
+    order = [entry["node"] for entry in sensitivity]
+    tried: dict[int, tuple] = {}
+
+    def attempt(k: int) -> tuple:
+        if k not in tried:
+            model = build(order[:k])
+            tried[k] = (model, order[:k], *drop_of(model))
+        return tried[k]
+
+    k, low = 1, 0
+    while k < len(order) and attempt(k)[3] > max_drop:
+        low, k = k, min(2 * k, len(order))
+    if not order or attempt(k)[3] > max_drop:
+        return min((attempt(k) for k in ([0] + list(tried))), key=lambda t: t[3])
+    while k - low > 1:  # invariant: k meets the budget, low does not
+        mid = (low + k) // 2
+        low, k = (low, mid) if attempt(mid)[3] <= max_drop else (mid, k)
+    return attempt(k)

@@ -116,3 +116,42 @@ def verify_onnx(path: str | Path, depth_net=None, images: np.ndarray | None = No
             max_rel_diff=float((diff / np.maximum(np.abs(ref), 1e-6)).max()),
         )
     return result
+
+
+def depth_accuracy(pred: np.ndarray, gt: np.ndarray, *, max_depth: float = 80.0) -> dict[str, float]:
+    """Eigen metrics (``edgedepth.eval.depth_metrics``) of ``pred`` vs ``gt`` [N,1,H,W] metres.
+
+    The deploy half may run without the eval package; then only ``abs_rel`` is computed here.
+    """
+    try:
+        from edgedepth.eval import depth_metrics
+    except ImportError:
+        mask = (gt > 1e-3) & (gt < max_depth)
+        return {"abs_rel": float(np.mean(np.abs(pred[mask] - gt[mask]) / gt[mask]))}
+    return depth_metrics(pred, gt, max_depth=max_depth)
+
+
+def precision_table(files: dict[str, str | Path], images: np.ndarray, gt: np.ndarray, *, threads: int | None = None) -> list[dict[str, Any]]:
+    """Accuracy of each ONNX file (e.g. {"fp32": a.onnx, "fp16": b.onnx, "int8": c.onnx}) on the same images.
+
+    Returns one row per file: {"precision", "path", metrics..., "abs_rel_vs_fp32" (relative change)}.
+    """
+    rows = []
+    for label, path in files.items():
+        max_depth = float(read_onnx_metadata(path).get("max_depth", 80.0))
+        pred = run_onnx(ort_session(path, threads=threads), images)
+        rows.append({"precision": label, "path": str(path), **depth_accuracy(pred, gt, max_depth=max_depth * 1.001)})
+    base = next((r["abs_rel"] for r in rows if r["precision"] == "fp32"), None)
+    for r in rows:
+        r["abs_rel_vs_fp32"] = None if not base else (r["abs_rel"] - base) / base
+    return rows
+
+
+def format_precision_table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of :func:`precision_table` rows."""
+    keys = [k for k in ("abs_rel", "sq_rel", "rmse", "rmse_log", "a1") if k in rows[0]]
+    lines = ["| precision | " + " | ".join(keys) + " | AbsRel vs FP32 |", "|---" * (len(keys) + 2) + "|"]
+    for r in rows:
+        rel = "—" if r["abs_rel_vs_fp32"] is None else f"{r['abs_rel_vs_fp32'] * 100:+.2f}%"
+        lines.append(f"| {r['precision']} | " + " | ".join(f"{r[k]:.4f}" for k in keys) + f" | {rel} |")
+    return "\n".join(lines)
