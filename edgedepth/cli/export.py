@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError("--max-accuracy-drop applies to INT8 only", fix="add --int8")
     if args.calib_n < 1 or args.holdout_n < 1:
         raise ExportError("--calib-n and --holdout-n must be at least 1")
+    # Load the calibration set first: a wrong --calib should fail before minutes of export work.
+    calib_images = load_calibration_set(args.calib, size=args.size, n=args.calib_n, seed=0, split="train")[0] if args.int8 else None
     report = export_from_checkpoint(args.checkpoint, args.out, size=args.size, batch=args.batch, opset=args.opset, simplify=not args.no_simplify)
     print(report.summary())
     files = {"fp32": args.out}
@@ -77,9 +79,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {fp16['path']} (FP16, {len(fp16['fp32_nodes'])} head nodes kept in FP32, {fp16['casts']} casts)")
         files["fp16"] = fp16["path"]
     if args.int8:
-        images, _ = load_calibration_set(args.calib, size=args.size, n=args.calib_n, seed=0, split="train")
         quant = quantize_int8(
-            args.out, _sibling(args.out, "int8"), calibration_images=images, method=args.calib_method,
+            args.out, _sibling(args.out, "int8"), calibration_images=calib_images, method=args.calib_method,
             percentile=args.percentile, exclude=tuple(args.exclude), max_accuracy_drop=args.max_accuracy_drop, holdout=holdout,
         )
         print(quant.summary())
