@@ -128,7 +128,8 @@ def make_scene(rng: np.random.Generator, *, clutter: float) -> Scene:
         for z in rng.uniform(-10, 85, size=int(rng.poisson(0.7 + 4 * clutter))):
             x = side * (edge - 0.8)
             trunk = rng.uniform(1.8, 3.5)
-            r = rng.uniform(1.2, 2.8)
+            # The canopy may overhang the road by 0.3 m at most, so it never reaches the cameras.
+            r = min(rng.uniform(1.2, 2.8), sidewalk - 0.5)
             b.box(x - 0.15, x + 0.15, 0.0, trunk, z - 0.15, z + 0.15, VEGETATION)
             b.sphere(x, trunk + 0.7 * r, z, r, VEGETATION)
             n_objects += 1

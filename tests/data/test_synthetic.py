@@ -141,3 +141,19 @@ def test_target_complexity_varies_and_follows_clutter():
             for i in range(len(world))]
     order = np.argsort(complexity)
     assert np.mean(np.array(busy)[order[12:]]) > np.mean(np.array(busy)[order[:12]])
+
+
+def test_no_object_comes_near_the_cameras():
+    from edgedepth.data.synthetic_scene import make_scene
+
+    for i in range(200):
+        rng = np.random.default_rng([0, i])
+        scene = make_scene(rng, clutter=float(rng.random()))
+        # every camera of a sample: left/right of the stereo pair, up to 1.3 m back and forth, 1.45-1.65 m high
+        cams = np.array([(scene.camera_x + dx, h, z) for dx in (0.0, 0.54) for h in (1.45, 1.65) for z in (-1.3, 0, 1.3)])
+        lo, hi = scene.boxes[:, :3], scene.boxes[:, 3:]
+        gap = np.maximum(np.maximum(lo[None] - cams[:, None], cams[:, None] - hi[None]), 0)  # [cams, boxes, 3]
+        assert np.linalg.norm(gap, axis=-1).min() > 0.5, f"layout {i}: a box is within 0.5 m of a camera"
+        if len(scene.spheres):
+            centre_gap = np.linalg.norm(cams[:, None] - scene.spheres[None, :, :3], axis=-1) - scene.spheres[None, :, 3]
+            assert centre_gap.min() > 0.5, f"layout {i}: a tree canopy is within 0.5 m of a camera"
