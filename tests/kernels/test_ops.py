@@ -88,9 +88,10 @@ def test_opcheck_every_operator(require_ops):
         torch.library.opcheck(getattr(require_ops, name).default, args)
 
 
-def test_backward_is_deterministic_across_thread_counts(require_ops):
-    inputs = make_inputs(h=35, w=19, seed=5)
-    grad = torch.rand(2, 1, 35, 19)
+@pytest.mark.parametrize("batch", [1, 3])  # fewer and more batch elements than threads: both CPU paths
+def test_backward_is_deterministic_across_thread_counts(require_ops, batch):
+    inputs = make_inputs(b=batch, h=35, w=19, seed=5)
+    grad = torch.rand(batch, 1, 35, 19)
     results = []
     for threads in (1, 2):
         torch.set_num_threads(threads)
