@@ -29,6 +29,7 @@ STEREO_BASELINE = 0.54
 DOMAINS = {"source": 0, "target": 1}
 VIEW_SETS = {"stereo": ("stereo",), "temporal": ("prev", "next"), "both": ("stereo", "prev", "next"), "none": ()}
 HAZE_NEAR, HAZE_FAR = 25.0, 150.0
+NOISE_STREAMS = {"stereo": 1, "prev": 2, "next": 3}  # the target image itself uses stream 0
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class SyntheticWorld(Dataset):
                       (scene.camera_x, height, 0.0))
         speed = rng.uniform(0.8, 1.2)
         turn = rng.uniform(-0.015, 0.015)
-        haze = 1.0 if self.domain == "source" else rng.uniform(0.0, 1.0)
+        haze = 0.0 if self.domain == "source" else rng.uniform(0.0, 1.0)  # the source world has no haze
         haze_distance = HAZE_FAR * (HAZE_NEAR / HAZE_FAR) ** haze
 
         next_to_target = _rigid(_yaw(turn), (0.0, 0.0, speed))
@@ -126,9 +127,10 @@ class SyntheticWorld(Dataset):
 
         hits, image, depth = shoot(pose, 0)
         views, depths = [], []
-        for k, name in enumerate(VIEW_SETS[self.views]):
+        for name in VIEW_SETS[self.views]:
             T = transforms[name]
-            _, view_image, view_depth = shoot(pose @ np.linalg.inv(T), k + 1)
+            # A fixed noise stream per view name keeps each view the same whichever view set is asked for.
+            _, view_image, view_depth = shoot(pose @ np.linalg.inv(T), NOISE_STREAMS[name])
             views.append(View(image=view_image, T=torch.from_numpy(T.astype(np.float32)),
                               kind="stereo" if name == "stereo" else "temporal"))
             depths.append(view_depth)

@@ -157,3 +157,11 @@ def test_no_object_comes_near_the_cameras():
         if len(scene.spheres):
             centre_gap = np.linalg.norm(cams[:, None] - scene.spheres[None, :, :3], axis=-1) - scene.spheres[None, :, 3]
             assert centre_gap.min() > 0.5, f"layout {i}: a tree canopy is within 0.5 m of a camera"
+
+
+def test_a_view_does_not_depend_on_which_view_set_was_asked_for():
+    both = SyntheticWorld("target", size=SIZE, length=1, views="both")[0]
+    temporal = SyntheticWorld("target", size=SIZE, length=1, views="temporal")[0]
+    assert torch.equal(both.image, temporal.image)
+    assert torch.equal(both.views[1].image, temporal.views[0].image)
+    assert torch.equal(both.views[2].T, temporal.views[1].T)
