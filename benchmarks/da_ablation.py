@@ -51,9 +51,9 @@ def run_variant(variant: str, seed: int, base: list[str], out: Path) -> dict:
     summary = train(cfg)
     result = summary["eval"]
     row = {"variant": variant, "seed": seed, **{k: result["metrics"][k] for k in METRICS}}
-    row["bins"] = {b: v.get("abs_rel") for b, v in result.get("bins", {}).items()}
-    row["boundary_abs_rel"] = result.get("boundary", {}).get("abs_rel")
-    row["interior_abs_rel"] = result.get("interior", {}).get("abs_rel")
+    row["bins"] = {b: (v or {}).get("abs_rel") for b, v in (result.get("bins") or {}).items()}
+    row["boundary_abs_rel"] = (result.get("boundary") or {}).get("abs_rel")
+    row["interior_abs_rel"] = (result.get("interior") or {}).get("abs_rel")
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row
 

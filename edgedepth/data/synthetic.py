@@ -91,13 +91,9 @@ class SyntheticWorld(Dataset):
     def __getitem__(self, index: int) -> Sample:
         return self.render(index)[0]
 
-    def render(self, index: int, *, view_depths: bool = False) -> tuple[Sample, list[torch.Tensor]]:
-        """The sample and, if ``view_depths``, each view's own depth [1,H,W] (for occlusion checks)."""
-        if not -self.length <= index < self.length:
-            raise IndexError(f"sample {index} out of range for a SyntheticWorld of length {self.length}")
-        index %= self.length
-        code = DOMAINS[self.domain]
-        rng = np.random.default_rng([self.seed, code, index])
+    def _layout(self, index: int):
+        """Scene, camera pose, speed, turn and haze of sample ``index``: everything drawn before rendering."""
+        rng = np.random.default_rng([self.seed, DOMAINS[self.domain], index])
         cam = CAMERAS[self.domain]
         scene = make_scene(rng, clutter=float(rng.random()))
         height = cam.height + rng.uniform(-cam.height_jitter, cam.height_jitter)
@@ -105,7 +101,24 @@ class SyntheticWorld(Dataset):
                       (scene.camera_x, height, 0.0))
         speed = rng.uniform(0.8, 1.2)
         turn = rng.uniform(-0.015, 0.015)
-        haze = 0.0 if self.domain == "source" else rng.uniform(0.0, 1.0)  # the source world has no haze
+        haze = 1.0 if self.domain == "source" else rng.uniform(0.0, 1.0)
+        return scene, pose, speed, turn, haze
+
+    def _complexity(self, scene, haze: float) -> float:
+        density = min(1.0, scene.n_objects / 40.0)
+        return float(density if self.domain == "source" else 0.6 * density + 0.4 * haze)
+
+    def complexities(self) -> list[float]:
+        """Every sample's complexity from its layout alone, without rendering (for the curriculum)."""
+        return [self._complexity(scene, haze) for scene, _, _, _, haze in map(self._layout, range(self.length))]
+
+    def render(self, index: int, *, view_depths: bool = False) -> tuple[Sample, list[torch.Tensor]]:
+        """The sample and, if ``view_depths``, each view's own depth [1,H,W] (for occlusion checks)."""
+        if not -self.length <= index < self.length:
+            raise IndexError(f"sample {index} out of range for a SyntheticWorld of length {self.length}")
+        index %= self.length
+        code = DOMAINS[self.domain]
+        scene, pose, speed, turn, haze = self._layout(index)
         haze_distance = HAZE_FAR * (HAZE_NEAR / HAZE_FAR) ** haze
 
         next_to_target = _rigid(_yaw(turn), (0.0, 0.0, speed))
@@ -135,15 +148,13 @@ class SyntheticWorld(Dataset):
                               kind="stereo" if name == "stereo" else "temporal"))
             depths.append(view_depth)
 
-        density = min(1.0, scene.n_objects / 40.0)
-        complexity = density if self.domain == "source" else 0.6 * density + 0.4 * haze
         sample = Sample(
             image=image,
             K=torch.from_numpy(self.K.astype(np.float32)),
             views=views,
             depth=depth,
             semantics=torch.from_numpy(hits.cls.astype(np.int64)),
-            complexity=float(complexity),
+            complexity=self._complexity(scene, haze),
             domain=self.domain,
             name=f"{self.domain}_{index:06d}",
         )

@@ -158,7 +158,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _generator_losses(self, src, tgt):
-        cfg, w = self.cfg, self.cfg.loss
+        w = self.cfg.loss
         n = src["image"].shape[0]
         images = torch.cat([src["image"], tgt["image"]])
         out = self.depth_fwd(images)
@@ -345,6 +345,7 @@ class Trainer:
         if not self.dist.is_main or data.test is None:
             return None
         from edgedepth.eval import evaluate
+        from edgedepth.eval.report import json_ready
 
         net = self.depth_net.eval()
 
@@ -370,8 +371,9 @@ class Trainer:
             self.best = {"step": self.step, **metrics}
             if self.keeper is not None:
                 self.keeper.save_best(training_state(self))
-        write_json(self.out / "eval.json", result_to_json(result))
-        return result_to_json(result)
+        result = json_ready(result)
+        write_json(self.out / "eval.json", result)
+        return result
 
     def _nan_error(self, losses: dict[str, float]) -> TrainingError:
         last = self.keeper.latest() if self.keeper else None
@@ -392,11 +394,6 @@ def _half(t: torch.Tensor | None, n: int) -> torch.Tensor | None:
 class _NonFinite(Exception):
     def __init__(self, losses: dict[str, float]):
         self.losses = losses
-
-
-def result_to_json(result: dict) -> dict:
-    """The JSON-serialisable part of an evaluation result (drops the images kept for grids)."""
-    return {k: v for k, v in result.items() if not isinstance(v, torch.Tensor) and k not in ("grid",)}
 
 
 def install_sigterm_as_interrupt() -> None:

@@ -165,3 +165,10 @@ def test_a_view_does_not_depend_on_which_view_set_was_asked_for():
     assert torch.equal(both.image, temporal.image)
     assert torch.equal(both.views[1].image, temporal.views[0].image)
     assert torch.equal(both.views[2].T, temporal.views[1].T)
+
+
+def test_complexities_match_rendered_samples_without_rendering():
+    world = SyntheticWorld(domain="target", size=(32, 96), length=6, seed=4)
+    fast = world.complexities()
+    assert fast == [world[i].complexity for i in range(6)]
+    assert len(set(fast)) > 1
