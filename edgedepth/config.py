@@ -26,6 +26,7 @@ class ModelConfig:
     max_depth: float = 80.0
     semantic_backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
     shared_backbone: bool = False  # S reuses D's encoder instead of its own (paper: separate)
+    semantic_channels: int = 256  # ASPP/decoder width of S (DeepLabv3+: 256; narrower for CPU budgets)
     num_classes: int = 19
     semantics: bool = True  # train S and show its features to F (False: F sees depth features + image only)
     discriminator: Literal["patch", "semantic"] = "patch"

@@ -55,13 +55,16 @@ def build_models(cfg: ModelConfig) -> tuple[DepthNet, Optional[SemanticNet], Dis
     in_channels = depth_net.feature_channels + 3
     if cfg.semantics:
         if cfg.shared_backbone:
-            semantic_net = build_semantic_net(num_classes=cfg.num_classes, shared_encoder=depth_net.encoder)
+            semantic_net = build_semantic_net(
+                num_classes=cfg.num_classes, shared_encoder=depth_net.encoder, channels=cfg.semantic_channels
+            )
         else:
             same_arch = cfg.semantic_backbone == cfg.encoder
             semantic_net = build_semantic_net(
                 backbone=cfg.semantic_backbone,
                 num_classes=cfg.num_classes,
                 weights=cfg.encoder_weights if same_arch else None,
+                channels=cfg.semantic_channels,
             )
         in_channels += semantic_net.feature_channels
     if cfg.discriminator == "semantic":

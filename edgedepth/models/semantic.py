@@ -61,21 +61,22 @@ class ASPP(nn.Module):
         self.project = nn.Sequential(conv_bn_relu(out_channels * (len(self.rates) + 2), out_channels), nn.Dropout(0.1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B,C,h,w] -> [B,256,h,w]."""
+        """x [B,C,h,w] -> [B,out_channels,h,w]."""
         outs = [branch(x) for branch in self.branches] + [self.pooling(x)]
         return self.project(torch.cat(outs, dim=1))
 
 
 class SemanticNet(nn.Module):
     """DeepLabv3+. ``forward(image [B,3,H,W] in [0,1])`` -> dict with "logits" [B,K,H,W] and
-    "features" (ASPP output [B,256,H/s,W/s], s = the encoder's output stride).
+    "features" (ASPP output [B,channels,H/s,W/s], s = the encoder's output stride; channels = 256
+    as in DeepLabv3+, narrower for CPU budgets).
 
     A shared encoder is *not* registered as a submodule: the depth net owns it, so its weights
     appear once in state_dicts and optimisers (``owns_encoder`` is False). Its train/eval mode
     and device follow the depth net.
     """
 
-    def __init__(self, encoder: Encoder, *, num_classes: int, owns_encoder: bool) -> None:
+    def __init__(self, encoder: Encoder, *, num_classes: int, owns_encoder: bool, channels: int = ASPP_CHANNELS) -> None:
         super().__init__()
         self.owns_encoder = owns_encoder
         if owns_encoder:
@@ -83,15 +84,15 @@ class SemanticNet(nn.Module):
         else:
             self._shared = (encoder,)  # a tuple hides it from nn.Module registration
         rates = tuple(r * 16 // encoder.output_stride for r in ASPP_RATES)
-        self.aspp = ASPP(encoder.channels[-1], rates=rates)
+        self.aspp = ASPP(encoder.channels[-1], rates=rates, out_channels=channels)
         self.low_level = conv_bn_relu(encoder.channels[1], LOW_LEVEL_CHANNELS)  # stride-4 features
         self.decoder = nn.Sequential(
-            conv_bn_relu(ASPP_CHANNELS + LOW_LEVEL_CHANNELS, ASPP_CHANNELS, 3),
-            conv_bn_relu(ASPP_CHANNELS, ASPP_CHANNELS, 3),
+            conv_bn_relu(channels + LOW_LEVEL_CHANNELS, channels, 3),
+            conv_bn_relu(channels, channels, 3),
         )
-        self.classifier = nn.Conv2d(ASPP_CHANNELS, num_classes, 1)
+        self.classifier = nn.Conv2d(channels, num_classes, 1)
         self.num_classes = num_classes
-        self.feature_channels = ASPP_CHANNELS
+        self.feature_channels = channels
         self.backbone_name = encoder.name
 
     @property
@@ -114,13 +115,14 @@ def build_semantic_net(
     num_classes: int = 19,
     weights: Optional[str | Path] = None,
     shared_encoder: Optional[Encoder] = None,
+    channels: int = ASPP_CHANNELS,
 ) -> SemanticNet:
     """DeepLabv3+ with its own dilated ResNet (``backbone``, ``weights``) or the given shared encoder."""
     if num_classes < 1:
         raise ConfigError(f"model.num_classes is {num_classes}", fix="use the number of semantic classes, e.g. 19")
     if shared_encoder is not None:
-        return SemanticNet(shared_encoder, num_classes=num_classes, owns_encoder=False)
+        return SemanticNet(shared_encoder, num_classes=num_classes, owns_encoder=False, channels=channels)
     if backbone not in RESNETS:
         raise ConfigError(f"semantic backbone '{backbone}' is not supported", fix=f"use one of: {', '.join(RESNETS)}")
     encoder = build_encoder(name=backbone, weights=weights, dilate_last=True)
-    return SemanticNet(encoder, num_classes=num_classes, owns_encoder=True)
+    return SemanticNet(encoder, num_classes=num_classes, owns_encoder=True, channels=channels)

@@ -52,3 +52,13 @@ def test_resnet50_backbone_forward():
     with torch.no_grad():
         out = net(torch.rand(1, 3, 32, 32))
     assert out["logits"].shape == (1, 19, 32, 32) and out["features"].shape == (1, 256, 2, 2)
+
+
+def test_width_is_configurable_and_reaches_the_features():
+    from edgedepth.config import ModelConfig
+    from edgedepth.models import build_models
+
+    _, s, f = build_models(ModelConfig(semantic_channels=32))
+    assert s.feature_channels == 32 and s.aspp.project[0][0].out_channels == 32
+    out = s(torch.rand(1, 3, 64, 64))
+    assert out["features"].shape[1] == 32 and out["logits"].shape == (1, 19, 64, 64)
