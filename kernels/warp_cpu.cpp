@@ -7,9 +7,10 @@
 // allocate a full warped image in the forward pass.
 //
 // Source-image gradient: gathering is impossible (the pixel map is data dependent), so every
-// target pixel scatters into its four source corners. To avoid races and atomics the scatter
-// runs as its own pass parallel over (batch, channel) planes, each plane written by exactly one
-// thread in pixel order, so all gradients are bitwise deterministic for any thread count.
+// target pixel scatters into its four source corners. To avoid races and atomics each source
+// plane is written by exactly one thread in pixel order (threads own batch elements, or a
+// separate scatter pass over (batch, channel) planes when the batch is smaller than the thread
+// count), so all gradients are bitwise deterministic for any thread count.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -103,7 +104,10 @@ void inverse_warp_kernel(const at::Tensor& src, const at::Tensor& depth, const a
 }
 
 // Gradients of the warp given d loss / d warped [B,C,H,W]: depth and T per pixel (T reduced per
-// tile, then over tiles in a fixed order), src by a scatter pass over (batch, channel) planes.
+// tile, then over tiles in a fixed order) and src by scattering into the bilinear corners. With at
+// least as many batch elements as threads, each thread owns whole batch elements and scatters in
+// the same pass; otherwise the scatter is a second pass over (batch, channel) planes. Either way
+// every source plane is written by one thread in pixel order: results are bitwise deterministic.
 template <typename scalar_t>
 void warp_backward_kernel(const at::Tensor& grad_warped, const at::Tensor& src, const at::Tensor& depth,
                           const at::Tensor& T, const at::Tensor& K, at::Tensor& grad_src, at::Tensor& grad_depth,
@@ -111,77 +115,106 @@ void warp_backward_kernel(const at::Tensor& grad_warped, const at::Tensor& src, 
   const Shape s = shape_of(src);
   const scalar_t *g_p = grad_warped.data_ptr<scalar_t>(), *src_p = src.data_ptr<scalar_t>();
   const scalar_t *depth_p = depth.data_ptr<scalar_t>(), *T_p = T.data_ptr<scalar_t>(), *K_p = K.data_ptr<scalar_t>();
-  scalar_t* gd_p = grad_depth.data_ptr<scalar_t>();
-  std::vector<std::array<geom_t, 12>> tile_gT(s.b * s.tiles_per_image());
-  for_each_tile(s, [&](int64_t tile, int64_t b, int64_t r0, int64_t r1) {
+  scalar_t *gd_p = grad_depth.data_ptr<scalar_t>(), *gs_p = grad_src.data_ptr<scalar_t>();
+  const int64_t tiles = s.tiles_per_image();
+  std::vector<std::array<geom_t, 12>> tile_gT(s.b * tiles);
+  // Rows [r0, r1) of batch element b; scatters into src gradients only when `scatter` is set.
+  auto backprop_rows = [&](int64_t tile, int64_t b, int64_t r0, int64_t r1, bool scatter) {
     const auto cam = camera_of(K_p, T_p, b);
     std::array<geom_t, 12> gT{};
     const scalar_t* src_b = src_p + b * s.c * s.plane();
     const scalar_t* g_b = g_p + b * s.c * s.plane();
+    scalar_t* gs_b = gs_p + b * s.c * s.plane();
     for (int64_t y = r0; y < r1; ++y) {
       for (int64_t x = 0; x < s.w; ++x) {
         const int64_t i = y * s.w + x;
         const auto p = project<geom_t>(cam, geom_t(x), geom_t(y), geom_t(depth_p[b * s.plane() + i]));
         const auto f = footprint(p, s.h, s.w);
-        geom_t gu = 0, gv = 0;
+        geom_t gu = 0, gv = 0, wk[4];
+        corner_weights(f, wk);
         if (f.active)
-          for (int64_t c = 0; c < s.c; ++c)
-            sample_grad_coords<geom_t>(f, src_b + c * s.plane(), geom_t(g_b[c * s.plane() + i]), &gu, &gv);
+          for (int64_t c = 0; c < s.c; ++c) {
+            const geom_t g = g_b[c * s.plane() + i];
+            sample_grad_coords<geom_t>(f, src_b + c * s.plane(), g, &gu, &gv);
+            if (scatter)
+              for (int k = 0; k < 4; ++k)
+                if (f.inside[k]) gs_b[c * s.plane() + f.offset[k]] += static_cast<scalar_t>(wk[k] * g);
+          }
         gd_p[b * s.plane() + i] = static_cast<scalar_t>(chain_to_depth_and_pose(cam, p, s.h, s.w, gu, gv, gT.data()));
       }
     }
     tile_gT[tile] = gT;
-  });
+  };
+  const bool per_batch = s.b >= at::get_num_threads();
+  if (per_batch) {
+    at::parallel_for(0, s.b, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b)
+        for (int64_t t = 0; t < tiles; ++t)
+          backprop_rows(b * tiles + t, b, t * kTileRows, std::min((t + 1) * kTileRows, s.h), true);
+    });
+  } else {
+    for_each_tile(s, [&](int64_t tile, int64_t b, int64_t r0, int64_t r1) { backprop_rows(tile, b, r0, r1, false); });
+    at::parallel_for(0, s.b * s.c, 1, [&](int64_t begin, int64_t end) {
+      std::vector<geom_t> u(s.w), v(s.w);
+      std::vector<char> front(s.w);
+      for (int64_t bc = begin; bc < end; ++bc) {
+        const int64_t b = bc / s.c;
+        const auto cam = camera_of(K_p, T_p, b);
+        scalar_t* out = gs_p + bc * s.plane();
+        const scalar_t* g = g_p + bc * s.plane();
+        for (int64_t y = 0; y < s.h; ++y) {
+          project_row(cam, y, depth_p + (b * s.h + y) * s.w, s.w, u.data(), v.data(),
+                      reinterpret_cast<bool*>(front.data()));
+          for (int64_t x = 0; x < s.w; ++x) {
+            const auto f = footprint<geom_t>(u[x], v[x], front[x], s.h, s.w);
+            geom_t wk[4];
+            corner_weights(f, wk);
+            const geom_t gi = g[y * s.w + x];
+            for (int k = 0; k < 4; ++k)
+              if (f.inside[k]) out[f.offset[k]] += static_cast<scalar_t>(wk[k] * gi);
+          }
+        }
+      }
+    });
+  }
   auto gT_acc = grad_T.accessor<scalar_t, 3>();
   for (int64_t b = 0; b < s.b; ++b) {
     std::array<geom_t, 12> sum{};
-    for (int64_t t = 0; t < s.tiles_per_image(); ++t)
-      for (int k = 0; k < 12; ++k) sum[k] += tile_gT[b * s.tiles_per_image() + t][k];
+    for (int64_t t = 0; t < tiles; ++t)
+      for (int k = 0; k < 12; ++k) sum[k] += tile_gT[b * tiles + t][k];
     for (int k = 0; k < 12; ++k) gT_acc[b][k / 4][k % 4] = static_cast<scalar_t>(sum[k]);
   }
+}
 
-  scalar_t* gs_p = grad_src.data_ptr<scalar_t>();
-  at::parallel_for(0, s.b * s.c, 1, [&](int64_t begin, int64_t end) {
-    std::vector<geom_t> u(s.w), v(s.w);
-    std::vector<char> front(s.w);
-    for (int64_t bc = begin; bc < end; ++bc) {
-      const int64_t b = bc / s.c;
-      const auto cam = camera_of(K_p, T_p, b);
-      scalar_t* out = gs_p + bc * s.plane();
-      const scalar_t* g = g_p + bc * s.plane();
-      for (int64_t y = 0; y < s.h; ++y) {
-        project_row(cam, y, depth_p + (b * s.h + y) * s.w, s.w, u.data(), v.data(),
-                    reinterpret_cast<bool*>(front.data()));
-        for (int64_t x = 0; x < s.w; ++x) {
-          const auto f = footprint<geom_t>(u[x], v[x], front[x], s.h, s.w);
-          geom_t wk[4];
-          corner_weights(f, wk);
-          const geom_t gi = g[y * s.w + x];
-          for (int k = 0; k < 4; ++k)
-            if (f.inside[k]) out[f.offset[k]] += static_cast<scalar_t>(wk[k] * gi);
-        }
-      }
-    }
-  });
+// Per-thread scratch buffers reused across tiles and calls: tile buffers are large enough that a
+// fresh allocation per tile would go through mmap/munmap and page faults every time.
+enum class Scratch { kWarped, kMoments };
+
+template <typename scalar_t>
+scalar_t* scratch(Scratch slot, size_t n) {
+  thread_local std::vector<scalar_t> buffers[2];
+  auto& buffer = buffers[static_cast<int>(slot)];
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
 }
 
 // A tile of warped rows [lo, hi) of one batch element, laid out [row][channel][x].
 template <typename scalar_t>
 struct WarpedRows {
   int64_t lo, hi, c, w;
-  std::vector<scalar_t> data;
-  const scalar_t* at(int64_t row, int64_t ch) const { return data.data() + ((row - lo) * c + ch) * w; }
+  scalar_t* data;
+  const scalar_t* at(int64_t row, int64_t ch) const { return data + ((row - lo) * c + ch) * w; }
 };
 
 template <typename scalar_t>
 WarpedRows<scalar_t> warp_rows(const Camera<geom_t>& cam, const Shape& s, int64_t b, int64_t lo, int64_t hi,
                                const scalar_t* src, const scalar_t* depth, scalar_t* valid = nullptr,
                                int64_t valid_lo = 0, int64_t valid_hi = 0) {
-  WarpedRows<scalar_t> rows{lo, hi, s.c, s.w, std::vector<scalar_t>((hi - lo) * s.c * s.w)};
+  WarpedRows<scalar_t> rows{lo, hi, s.c, s.w, scratch<scalar_t>(Scratch::kWarped, (hi - lo) * s.c * s.w)};
   std::vector<geom_t> u(s.w), v(s.w);
   std::vector<char> front(s.w);
   for (int64_t y = lo; y < hi; ++y)
-    warp_row(cam, s, b, y, src, depth, rows.data.data() + (y - lo) * s.c * s.w, s.w,
+    warp_row(cam, s, b, y, src, depth, rows.data + (y - lo) * s.c * s.w, s.w,
              (valid != nullptr && y >= valid_lo && y < valid_hi) ? valid + (b * s.h + y) * s.w : nullptr, u, v, front);
   return rows;
 }
@@ -250,12 +283,12 @@ void photometric_grad_warped_kernel(const at::Tensor& grad_error, const at::Tens
     const auto rows = warp_rows(cam, s, b, std::max<int64_t>(r0 - 2, 0), std::min(r1 + 2, s.h), src_p, depth_p);
     const int64_t clo = std::max<int64_t>(r0 - 1, 0), chi = std::min(r1 + 1, s.h);
     // coef[((row - clo) * C + c) * 5 + k][x]: the five moment gradients of each window.
-    std::vector<scalar_t> coef((chi - clo) * s.c * 5 * s.w);
+    scalar_t* coef = scratch<scalar_t>(Scratch::kMoments, (chi - clo) * s.c * 5 * s.w);
     scalar_t x9[9], y9[9], m[5];
     for (int64_t y = clo; y < chi; ++y)
       for (int64_t c = 0; c < s.c; ++c) {
         const scalar_t* tgt = tgt_p + (b * s.c + c) * s.plane();
-        scalar_t* out = coef.data() + ((y - clo) * s.c + c) * 5 * s.w;
+        scalar_t* out = coef + ((y - clo) * s.c + c) * 5 * s.w;
         for (int64_t x = 0; x < s.w; ++x) {
           gather_windows(rows, tgt, s, c, y, x, x9, y9);
           ssim_moment_grads(ssim_stats(x9, y9), w_ssim * ge_p[(b * s.h + y) * s.w + x], m);
@@ -272,7 +305,7 @@ void photometric_grad_warped_kernel(const at::Tensor& grad_error, const at::Tens
           for (int k = 0; k < 5; ++k) m[k] = 0;
           for (int i = 0; i < ny; ++i)
             for (int k = 0; k < 5; ++k) {
-              const scalar_t* row = coef.data() + (((ry[i] - clo) * s.c + c) * 5 + k) * s.w;
+              const scalar_t* row = coef + (((ry[i] - clo) * s.c + c) * 5 + k) * s.w;
               for (int j = 0; j < nx; ++j) m[k] += row[rx[j]];
             }
           const int64_t i = ((b * s.c + c) * s.h + y) * s.w + x;

@@ -11,6 +11,8 @@
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define EDGEDEPTH_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+#define EDGEDEPTH_HD inline __attribute__((always_inline))
 #else
 #define EDGEDEPTH_HD inline
 #endif
