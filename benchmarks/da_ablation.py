@@ -114,7 +114,7 @@ def markdown(table: dict, meta: dict) -> str:
     if meta.get("source_domain_abs_rel") is not None:
         lines += ["", f"Domain gap: source_only scores AbsRel {meta['source_domain_abs_rel']:.4f} on the *source* test set."]
     lines += ["", f"Machine: {meta['machine']}, {meta['threads']} threads, torch {meta['torch']}, edgedepth {meta['edgedepth']}.",
-              "", f"Command: `{meta['command']}`", ""]
+              ""] + [f"Command: `{c}`" for c in meta.get("commands", [meta["command"]])] + [""]
     return "\n".join(lines)
 
 
@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs-dir", default="runs/ablation")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default="da_ablation")
+    p.add_argument("--resume", action="store_true", help="skip runs already in <out>/<name>.partial.json")
+    p.add_argument("--merge", nargs="+", metavar="JSON", help="combine the runs of earlier result files (e.g. one per seed) "
+                   "into <out>/<name>.json/.md instead of training")
     p.add_argument("overrides", nargs="*", help="extra config overrides for every variant")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -138,14 +141,27 @@ def main(argv: list[str] | None = None) -> int:
     base = [
         f"data.size=[{h},{w}]", f"data.batch_size={args.batch_size}", f"data.train_length={args.train_length}",
         f"data.test_length={args.test_length}", f"train.steps={args.steps}", "train.tensorboard=false",
-        "train.ckpt_every=0", "train.progress=false", "model.disc_channels=32", *args.overrides,
+        "train.ckpt_every=0", "train.progress=false", "model.disc_channels=32", "model.semantic_channels=64",
+        "model.shared_backbone=true", *args.overrides,
     ]
     runs_dir = Path(args.runs_dir)
-    runs = []
+    out = Path(args.out)
+    if args.merge:
+        parts = [json.loads(Path(f).read_text()) for f in args.merge]
+        runs = [r for part in parts for r in part["runs"]]
+        meta = dict(parts[0]["meta"], seeds=sorted({r["seed"] for r in runs}), merged_from=[Path(f).name for f in args.merge],
+                    commands=[part["meta"]["command"] for part in parts])
+        return write_results(out, args.name, runs, meta)
+    partial = out / f"{args.name}.partial.json"
+    runs = json.loads(partial.read_text())["runs"] if args.resume and partial.is_file() else []
+    done = {(r["variant"], r["seed"]) for r in runs}
     for seed in args.seeds:
         for variant in args.variants:
+            if (variant, seed) in done:
+                continue
             row = run_variant(variant, seed, base, runs_dir)
             runs.append(row)
+            write_json(partial, {"runs": runs})  # a long sweep survives an interruption (--resume)
             print(json.dumps({k: row[k] for k in ("variant", "seed", *METRICS, "seconds")}), flush=True)
     meta = {
         "steps": args.steps, "seeds": args.seeds, "size": [h, w], "batch_size": args.batch_size,
@@ -157,11 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "source_only" in args.variants:
         meta["source_domain_abs_rel"] = source_domain_abs_rel(runs_dir / f"source_only_s{args.seeds[0]}", base)
+    write_results(out, args.name, runs, meta)
+    partial.unlink(missing_ok=True)
+    return 0
+
+
+def write_results(out: Path, name: str, runs: list[dict], meta: dict) -> int:
     table = summarise(runs)
     meta["gap_closed"] = {v: gap_closed(table, v) for v in table}
-    out = Path(args.out)
-    write_json(out / f"{args.name}.json", {"runs": runs, "summary": {v: {k: list(t) for k, t in m.items()} for v, m in table.items()}, "meta": meta})
-    atomic_write_text(out / f"{args.name}.md", markdown(table, meta))
+    summary = {v: {k: list(t) for k, t in m.items()} for v, m in table.items()}
+    write_json(out / f"{name}.json", {"runs": runs, "summary": summary, "meta": meta})
+    atomic_write_text(out / f"{name}.md", markdown(table, meta))
     print(markdown(table, meta))
     return 0
 
