@@ -10,6 +10,7 @@
 set -euo pipefail
 EDGEDEPTH=${EDGEDEPTH:-python -m edgedepth}  # or the installed `edgedepth` command
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # also runs from a checkout that is not installed
 OUT=${OUT:-benchmarks/results}
 NAME=${NAME:-bench_cpu}
 ITERATIONS=${ITERATIONS:-20}

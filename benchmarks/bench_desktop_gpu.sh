@@ -10,6 +10,7 @@
 set -euo pipefail
 EDGEDEPTH=${EDGEDEPTH:-python -m edgedepth}  # or the installed `edgedepth` command
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # also runs from a checkout that is not installed
 OUT=${OUT:-benchmarks/results}
 GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_' || echo gpu)
 NAME=${NAME:-bench_gpu_$GPU}

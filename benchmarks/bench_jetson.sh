@@ -10,6 +10,7 @@
 set -euo pipefail
 EDGEDEPTH=${EDGEDEPTH:-python -m edgedepth}  # or the installed `edgedepth` command
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # also runs from a checkout that is not installed
 ONNX=${1:?usage: benchmarks/bench_jetson.sh model.onnx}
 OUT=${OUT:-benchmarks/results}
 BOARD=$(tr -d '\0' < /proc/device-tree/model 2>/dev/null | tr ' ' '_' || echo jetson)
