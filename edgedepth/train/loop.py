@@ -234,9 +234,9 @@ class Trainer:
             if not ddp.all_finite(loss_f.detach(), self.dist):
                 raise _NonFinite({"discriminator": float(loss_f)})
             self._clip_and_step(loss_f, self.opt_f, self.scaler_f, list(self.discriminator.parameters()))
+            self.sched_f.step()
             record["disc"] = float(loss_f.detach())
         self.sched_g.step()
-        self.sched_f.step()
         return record
 
     # ------------------------------------------------------------------ the loop
