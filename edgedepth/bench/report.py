@@ -141,15 +141,24 @@ def _label(r: dict) -> str:
 
 
 def plot_latency_histogram(report: dict, path: str | os.PathLike) -> None:
-    """Overlaid histograms of per-call host latency, one per result that kept its samples."""
+    """Per-call host latency histograms: one panel per batch size, one colour per model."""
+    import numpy as np
+
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for r in report["results"]:
-        if r.get("_samples_ms"):
-            ax.hist(r["_samples_ms"], bins=40, alpha=0.5, label=_label(r))
-    ax.set_xlabel("latency per call (ms)")
-    ax.set_ylabel("calls")
-    ax.legend(fontsize=7)
+    kept = [r for r in report["results"] if r.get("_samples_ms")]
+    batches = sorted({r["batch"] for r in kept}) or [1]
+    fig, axes = plt.subplots(1, len(batches), figsize=(4.5 * len(batches), 3.6), squeeze=False)
+    for ax, batch in zip(axes[0], batches):
+        rows = [r for r in kept if r["batch"] == batch]
+        values = np.concatenate([r["_samples_ms"] for r in rows]) if rows else np.zeros(1)
+        bins = np.linspace(values.min(), values.max() + 1e-6, 30)  # shared bins: shapes compare directly
+        for r in rows:
+            ax.hist(r["_samples_ms"], bins=bins, alpha=0.55, label=f"{r['name']} {r['backend']}/{r['precision']}")
+        ax.set_title(f"batch {batch}")
+        ax.set_xlabel("latency per call (ms)")
+    axes[0][0].set_ylabel("calls")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
 
