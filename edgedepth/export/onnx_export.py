@@ -61,17 +61,6 @@ class ExportReport:
         return "\n".join(lines)
 
 
-class _DepthOnly(torch.nn.Module):
-    """Wraps a depth network so that the exported graph has exactly one output, ``depth``."""
-
-    def __init__(self, depth_net: torch.nn.Module):
-        super().__init__()
-        self.depth_net = depth_net
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.depth_net.predict_depth(image)
-
-
 def _check_args(depth_net: torch.nn.Module, size: tuple[int, int], batch: Batch, opset: int) -> None:
     if not hasattr(depth_net, "predict_depth"):
         raise ExportError(f"{type(depth_net).__name__} has no predict_depth(image)", fix="export a DepthNet (build_depth_net or a checkpoint)")
@@ -87,6 +76,8 @@ def _check_args(depth_net: torch.nn.Module, size: tuple[int, int], batch: Batch,
 def _trace_to_onnx(depth_net: torch.nn.Module, size: tuple[int, int], batch: Batch, opset: int):
     import onnx
 
+    from edgedepth.models.depth import DepthPredictor  # forward = predict_depth: one output, "depth"
+
     n = 1 if batch == "dynamic" else batch
     dummy = torch.rand(n, 3, *size)
     dynamic_axes = {INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}} if batch == "dynamic" else None
@@ -96,7 +87,7 @@ def _trace_to_onnx(depth_net: torch.nn.Module, size: tuple[int, int], batch: Bat
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _DepthOnly(depth_net).eval(),
+            DepthPredictor(depth_net.eval()),
             (dummy,),
             buf,
             input_names=[INPUT_NAME],
