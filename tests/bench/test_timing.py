@@ -1,3 +1,6 @@
+import sys
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -59,3 +62,64 @@ def test_time_runner_needs_a_stop(tiny_runner):
 
 def test_peak_rss_positive():
     assert peak_rss_mb() > 1
+
+
+class FakeCuda:
+    """Just enough of torch.cuda for the device-timing path: events that report 2 ms each."""
+
+    def __init__(self):
+        self.synced = 0
+
+    def is_available(self):
+        return True
+
+    def is_initialized(self):
+        return True
+
+    def reset_peak_memory_stats(self):
+        pass
+
+    def max_memory_reserved(self):
+        return 64 * 2**20
+
+    def synchronize(self):
+        self.synced += 1
+
+    class Event:
+        def __init__(self, enable_timing):
+            assert enable_timing
+
+        def record(self):
+            pass
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, end):
+            return 2.0
+
+
+class FakeTorch:
+    def __init__(self):
+        self.cuda = FakeCuda()
+
+    def from_numpy(self, a):
+        return SimpleNamespace(cuda=lambda: ("on-device", a.shape))
+
+
+def test_gpu_runner_gets_cuda_event_timing(tiny_runner, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", FakeTorch())
+
+    class GpuRunner(CountingRunner):
+        def __init__(self, spec):
+            super().__init__(spec)
+            self.device_calls = []
+
+        def infer_device(self, x):
+            self.device_calls.append(x)
+
+    r = GpuRunner(tiny_runner.input_spec)
+    t = time_runner(r, batch=2, warmup=2, iterations=4)
+    assert t.device_ms == [2.0] * 4 and len(t.device_host_ms) == 4
+    assert r.device_calls[0][0] == "on-device" and r.device_calls[0][1][0] == 2
+    assert t.peak_device_memory_mb == 64
