@@ -3,7 +3,10 @@
 Ranges come from our observers (edgedepth.export.calibration); ONNX Runtime's QDQ quantizer
 inserts the QuantizeLinear/DequantizeLinear pairs, so the result is the standard QDQ layout that
 ONNX Runtime CPU fuses into QLinearConv and TensorRT reads as explicit quantization.
-Zero points are all 0 (checked after writing). The depth head (last conv, sigmoid, depth
+Zero points are all 0 and every Q/DQ is int8 (checked before writing; biases stay float).
+On x86 without VNNI, ONNX Runtime converts int8 Q/DQ pairs to uint8 and fuses a conv only when
+both sides converted, so convs fed by int8 MaxPool/Relu outputs shared with a residual branch
+stay float there (the benchmark reports the count); TensorRT fuses them all. The depth head (last conv, sigmoid, depth
 conversion) stays in float; the sensitivity pass may keep more layers in float.
 """
 from __future__ import annotations
@@ -83,14 +86,21 @@ def build_qdq(model, ranges: dict[str, float], *, per_channel: bool = True, excl
         list(only or []),
         list(exclude),
         sorted(set(QDQRegistry) | set(QLinearOpsRegistry)),  # every op type it can quantize, as quantize_static does
-        {"ActivationSymmetric": True, "WeightSymmetric": True, "QDQOpTypePerChannelSupportToAxis": {"Conv": 0}},
+        {
+            "ActivationSymmetric": True,
+            "WeightSymmetric": True,
+            "QDQOpTypePerChannelSupportToAxis": {"Conv": 0},
+            # Float biases: TensorRT's parser refuses an int32 DequantizeLinear ("only activation types
+            # allowed as input"); ORT CPU still fuses DQ-Conv-Q into QLinearConv and quantizes the bias itself.
+            "QuantizeBias": False,
+        },
     )
     quantizer.quantize_model()
     return quantizer.model.model
 
 
 def check_symmetric(model) -> int:
-    """Raise unless every QuantizeLinear/DequantizeLinear has a zero point of 0 (int8; int32 for biases)."""
+    """Raise unless every QuantizeLinear/DequantizeLinear is int8 with a zero point of 0; returns the Q/DQ count."""
     from onnx import TensorProto, numpy_helper
 
     inits = {i.name: i for i in model.graph.initializer}
@@ -99,7 +109,7 @@ def check_symmetric(model) -> int:
         if len(node.input) < 3 or node.input[2] not in inits:
             raise ExportError(f"Q/DQ node {node.name} has no constant zero point", fix="report this model")
         zp = inits[node.input[2]]
-        if zp.data_type not in (TensorProto.INT8, TensorProto.INT32) or np.any(numpy_helper.to_array(zp) != 0):
+        if zp.data_type != TensorProto.INT8 or np.any(numpy_helper.to_array(zp) != 0):
             raise ExportError(f"Q/DQ node {node.name} is not symmetric int8 (zero point {numpy_helper.to_array(zp)})", fix="report this model")
     return len(qdq)
 
