@@ -238,7 +238,11 @@ Prepared prepare(const at::Tensor& src, const at::Tensor& depth, const at::Tenso
 
 template <typename acc_t>
 size_t tile_bytes(int64_t channels) {
-  return static_cast<size_t>(channels) * kHalo * kHalo * sizeof(acc_t);
+  const size_t bytes = static_cast<size_t>(channels) * kHalo * kHalo * sizeof(acc_t);
+  // The default dynamic shared-memory limit; 3-channel images need 3.9 KB (float).
+  TORCH_CHECK(bytes <= 48 * 1024, "edgedepth::photometric_error on CUDA supports at most ",
+              48 * 1024 / (kHalo * kHalo * sizeof(acc_t)), " channels, got ", channels);
+  return bytes;
 }
 
 at::ScalarType acc_type_of(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }

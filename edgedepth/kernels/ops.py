@@ -87,21 +87,25 @@ def has_kernel(device_type: str) -> bool:
 def _register_python_side() -> None:
     ops = torch.ops.edgedepth
 
+    # The kernels return contiguous tensors whatever the input strides, so the fakes do too.
+    def like(t):
+        return t.new_empty(t.shape)
+
     @torch.library.register_fake("edgedepth::inverse_warp")
     def _(src, depth, T, K):
-        return torch.empty_like(src), torch.empty_like(depth)
+        return like(src), like(depth)
 
     @torch.library.register_fake("edgedepth::inverse_warp_backward")
     def _(grad_warped, src, depth, T, K):
-        return torch.empty_like(src), torch.empty_like(depth), torch.empty_like(T)
+        return like(src), like(depth), like(T)
 
     @torch.library.register_fake("edgedepth::photometric_error")
     def _(target, src, depth, T, K):
-        return torch.empty_like(depth), torch.empty_like(depth)
+        return like(depth), like(depth)
 
     @torch.library.register_fake("edgedepth::photometric_error_backward")
     def _(grad_error, target, src, depth, T, K):
-        return torch.empty_like(target), torch.empty_like(src), torch.empty_like(depth), torch.empty_like(T)
+        return like(target), like(src), like(depth), like(T)
 
     def save_inputs(ctx, inputs, output):
         ctx.save_for_backward(*inputs)

@@ -145,3 +145,12 @@ def test_cuda_matches_cpu_reference(require_ops, dtype, tol):
     torch.testing.assert_close(warped_c.float().cpu(), warped_r, rtol=tol, atol=tol)
     if dtype == torch.float32:
         torch.testing.assert_close(valid_c.cpu(), valid_r)
+
+
+def test_non_contiguous_inputs(require_ops):
+    """Views such as views_image[:, v] in the cycle loss are not contiguous."""
+    target, src, depth, T, K = make_inputs(h=9, w=11, seed=8)
+    views = torch.stack([src, src.flip(-1)], dim=1)  # [B,2,C,H,W]
+    got = photometric_error(target, views[:, 1], depth, T, K, backend="fused")
+    want = photometric_error(target, views[:, 1].contiguous(), depth, T, K, backend="fused")
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
