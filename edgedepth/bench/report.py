@@ -90,7 +90,8 @@ def device_line(device: dict) -> str:
     elif gpu := device.get("gpu"):
         parts.append(f"{gpu.get('name')} (driver {gpu.get('driver')}, CUDA {gpu.get('cuda')})")
     cpu = device.get("cpu") or {}
-    parts.append(f"CPU {cpu.get('model')}, {cpu.get('threads')} threads")
+    load = f" (1-min load average {cpu['load_average_1min']} during the run)" if cpu.get("load_average_1min") else ""
+    parts.append(f"CPU {cpu.get('model')}, {cpu.get('threads')} threads{load}")
     versions = ", ".join(f"{k} {v}" for k, v in (device.get("versions") or {}).items() if v)
     return "; ".join(parts) + (f"; {versions}" if versions else "")
 
