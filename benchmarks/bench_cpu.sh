@@ -21,19 +21,7 @@ THREAD_ARGS=()
 mkdir -p "$OUT" "$WORK"
 
 ONNX="$WORK/depth_192x640.onnx"
-python - "$ONNX" "${CHECKPOINT:-}" <<'PY'
-import sys
-from edgedepth.export import export_onnx
-out, ckpt = sys.argv[1], sys.argv[2]
-if ckpt:
-    from edgedepth.checkpoint import load_depth_net
-    net, _ = load_depth_net(ckpt)
-else:
-    from edgedepth.models import build_depth_net
-    net = build_depth_net(encoder="resnet18")  # random weights: latency does not depend on them
-export_onnx(net.eval(), out, size=(192, 640), batch="dynamic")
-print(f"exported {out}")
-PY
+python benchmarks/export_bench_model.py "$ONNX" ${CHECKPOINT:+--checkpoint "$CHECKPOINT"}
 
 $EDGEDEPTH build-engine --onnx "$ONNX" --precision fp32 --backend onnxruntime --out "$WORK/fp32.engine"
 $EDGEDEPTH build-engine --onnx "$ONNX" --precision int8 --calib synthetic --backend onnxruntime \

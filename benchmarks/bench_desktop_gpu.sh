@@ -21,18 +21,7 @@ mkdir -p "$OUT" "$WORK"
 
 ONNX=${1:-$WORK/depth_192x640.onnx}
 if [[ -z "${1:-}" ]]; then
-  python - "$ONNX" "${CHECKPOINT:-}" <<'PY'
-import sys
-from edgedepth.export import export_onnx
-out, ckpt = sys.argv[1], sys.argv[2]
-if ckpt:
-    from edgedepth.checkpoint import load_depth_net
-    net, _ = load_depth_net(ckpt)
-else:
-    from edgedepth.models import build_depth_net
-    net = build_depth_net(encoder="resnet18")
-export_onnx(net.eval(), out, size=(192, 640), batch="dynamic")
-PY
+  python benchmarks/export_bench_model.py "$ONNX" ${CHECKPOINT:+--checkpoint "$CHECKPOINT"}
 fi
 
 ENGINES=()
