@@ -6,6 +6,7 @@ stop, then give up with a SourceError; files end with ``read() -> None``.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -141,7 +142,15 @@ class CaptureSource:
 def _opencv_opener(kind: str):
     import cv2
 
-    if kind in ("camera", "v4l2"):
+    # OpenCV prints its own warnings for every failed open; our SourceError says what to do instead.
+    with contextlib.suppress(AttributeError):
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    if kind == "camera":
+        def open_camera(index):
+            cap = cv2.VideoCapture(index, cv2.CAP_V4L2)
+            return cap if cap.isOpened() else cv2.VideoCapture(index)  # not Linux: the default backend
+        return open_camera
+    if kind == "v4l2":
         return lambda t: cv2.VideoCapture(t, cv2.CAP_V4L2)
     if kind in ("csi", "gstreamer"):
         return lambda t: cv2.VideoCapture(t, cv2.CAP_GSTREAMER)

@@ -61,7 +61,8 @@ def test_infer_image_folder_max_frames(onnx_file, tmp_path):
     assert len(list((out / "depth").iterdir())) == 2 and not (out / "color").exists()
 
 
-@pytest.mark.parametrize("case", ["missing_source", "bad_video", "unwritable_out", "foreign_engine", "half_k"])
+@pytest.mark.parametrize("case", ["missing_source", "bad_video", "no_camera", "unwritable_out", "foreign_engine",
+                                  "half_k"])
 def test_bad_input_fails_before_work(case, onnx_file, video, tmp_path, capsys):
     args = {"engine": str(onnx_file), "source": str(video), "out": str(tmp_path / "out")}
     extra = []
@@ -70,6 +71,8 @@ def test_bad_input_fails_before_work(case, onnx_file, video, tmp_path, capsys):
     elif case == "bad_video":
         (tmp_path / "bad.mp4").write_text("not a video")
         args["source"] = str(tmp_path / "bad.mp4")
+    elif case == "no_camera":
+        args["source"] = "63"  # /dev/video63 does not exist on a CI machine
     elif case == "unwritable_out":
         (tmp_path / "afile").write_text("x")
         args["out"] = str(tmp_path / "afile" / "out")
@@ -80,7 +83,8 @@ def test_bad_input_fails_before_work(case, onnx_file, video, tmp_path, capsys):
     code = cli.main(["infer", *[f"--{k}={v}" for k, v in args.items()], *extra])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("edgedepth infer: error:") and "Traceback" not in err
-    expected = {"missing_source": "source not found", "bad_video": "cannot open", "unwritable_out": "cannot write",
+    expected = {"missing_source": "source not found", "bad_video": "cannot open", "no_camera": "cannot open camera 63",
+                "unwritable_out": "cannot write",
                 "foreign_engine": "built for Orin", "half_k": "go together"}[case]
     assert expected in err
     assert not (tmp_path / "out" / "depth").exists() or not list((tmp_path / "out" / "depth").iterdir())
