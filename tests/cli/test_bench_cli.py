@@ -70,3 +70,22 @@ def test_engine_for_another_device_message(onnx_file, tmp_path, capsys):
 def test_bad_batch_argument(capsys):
     with pytest.raises(SystemExit):
         cli.main(["bench", "--onnx", "x.onnx", "--batch", "0,a"])
+
+
+def test_bench_checkpoint(tmp_path):
+    import torch
+
+    from edgedepth.checkpoint import save_checkpoint
+    from edgedepth.config import Config, to_dict
+    from edgedepth.models import build_depth_net_from_config
+
+    cfg = Config()
+    cfg.data.size = (64, 64)
+    net = build_depth_net_from_config(cfg.model).eval()
+    ckpt = tmp_path / "model.pt"
+    save_checkpoint(ckpt, {"config": to_dict(cfg), "models": {"depth": net.state_dict()}, "step": 0})
+    torch.set_num_threads(1)
+    assert cli.main(["bench", "--checkpoint", str(ckpt), "--iterations", "2", "--warmup", "1",
+                     "--json", str(tmp_path / "c.json")]) == 0
+    r = json.loads((tmp_path / "c.json").read_text())["results"][0]
+    assert r["backend"] == "torch" and r["name"] == "model.pt" and r["throughput_fps"] > 0
