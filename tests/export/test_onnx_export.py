@@ -2,7 +2,7 @@ import onnx
 import pytest
 
 from edgedepth.errors import ExportError
-from edgedepth.export import export_from_checkpoint, export_onnx, verify_onnx
+from edgedepth.export import export_from_checkpoint, export_onnx
 from edgedepth.export.onnx_export import FP32_REL_TOLERANCE
 
 SIZE = (64, 128)  # as in conftest.py
@@ -78,19 +78,3 @@ def test_from_checkpoint(depth_net, tmp_path):
     assert report.metadata["checkpoint"] == "model.pt"
     assert report.verification["max_rel_diff"] < FP32_REL_TOLERANCE
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "model.pt"]  # atomic: no temp files left
-
-
-def test_verify_refuses_missing_and_corrupt(tmp_path, fp32_onnx):
-    with pytest.raises(ExportError, match="does not exist"):
-        verify_onnx(tmp_path / "nope.onnx")
-    bad = tmp_path / "bad.onnx"
-    bad.write_bytes(fp32_onnx[0].read_bytes()[:1000])
-    with pytest.raises(ExportError, match="bad.onnx"):
-        verify_onnx(bad)
-
-
-def test_verify_reports_difference(fp32_onnx, depth_net, random_images):
-    result = verify_onnx(fp32_onnx[0], depth_net=depth_net, images=random_images)
-    assert result["missing_metadata"] == [] and result["finite"]
-    assert result["output_shape"] == [2, 1, *SIZE]  # static batch 1 graph fed in chunks
-    assert 0 <= result["max_abs_diff"] < 1e-3
