@@ -10,11 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from edgedepth.errors import EdgedepthError
 from edgedepth.utils.io import atomic_write_bytes, atomic_write_text, write_json
 
 CSV_COLUMNS = (
@@ -23,21 +20,6 @@ CSV_COLUMNS = (
     "throughput_fps", "peak_memory_mb", "peak_device_memory_mb", "device_latency_p50_ms",
     "mean_power_w", "energy_per_frame_mj", "abs_rel", "speedup_vs_first",
 )
-
-
-def ensure_writable_dir(path: str | os.PathLike, *, what: str = "output folder") -> Path:
-    """Create ``path`` if needed and prove a file can be written there, before any work starts."""
-    path = Path(path)
-    try:
-        if path.exists() and not path.is_dir():
-            raise NotADirectoryError(f"{path} is a file")
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as e:
-        raise EdgedepthError(f"cannot write to the {what} {path}", why=str(e),
-                             fix="choose a folder you can write to, or fix its permissions") from e
-    return path
 
 
 def public(report: dict) -> dict:

@@ -73,13 +73,9 @@ def run(args: argparse.Namespace) -> int:
     from edgedepth.config import load_config, packaged_config
     from edgedepth.demo_report import write_report
 
-    out: Path = args.out
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / ".write_test").write_text("ok")
-        (out / ".write_test").unlink()
-    except OSError as e:
-        raise EdgedepthError(f"cannot write to the output folder '{out}'", why=str(e), fix="pass a writable --out DIR") from None
+    from edgedepth.utils.io import ensure_writable_dir
+
+    out: Path = ensure_writable_dir(args.out)
     if args.threads:
         import torch
 

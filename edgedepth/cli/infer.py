@@ -51,7 +51,7 @@ def _intrinsics(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgedepth.bench.report import ensure_writable_dir
+    from edgedepth.utils.io import ensure_writable_dir
     from edgedepth.infer import OutputWriter, open_source, run_pipeline
     from edgedepth.runtime import open_runner
 

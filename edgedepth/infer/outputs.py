@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgedepth.bench.report import ensure_writable_dir
+from edgedepth.utils.io import ensure_writable_dir
 from edgedepth.utils.io import atomic_write_bytes, write_json
 
 MAX_MM = 65535  # uint16: depths beyond 65.535 m saturate

@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from edgedepth.errors import EdgedepthError
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
@@ -39,3 +41,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def ensure_writable_dir(path: str | os.PathLike, *, what: str = "output folder") -> Path:
+    """Create ``path`` if needed and prove a file can be written there, before any work starts."""
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"{path} is a file")
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise EdgedepthError(f"cannot write to the {what} {path}", why=str(e),
+                             fix="choose a folder you can write to, or fix its permissions") from e
+    return path
