@@ -67,3 +67,38 @@ def head_nodes(graph, *, with_conv: bool = False) -> set[str]:
                 break
             node = producers.get(node.input[0])
     return names
+
+
+def topological_sort(graph) -> None:
+    """Reorder ``graph.node`` in place so each node follows the producers of its inputs (stable).
+
+    onnx.checker and TensorRT's parser require this order; ONNX Runtime's quantizer does not keep it.
+    """
+    producers = producers_of(graph)
+    placed: set[int] = set()
+    order = []
+    visiting: set[int] = set()
+    for root in list(graph.node):
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            key = id(node)
+            if key in placed:
+                continue
+            if expanded:
+                placed.add(key)
+                order.append(node)
+                continue
+            if key in visiting:
+                continue
+            visiting.add(key)
+            stack.append((node, True))
+            for name in reversed(node.input):
+                src = producers.get(name)
+                if src is not None and id(src) not in placed:
+                    stack.append((src, False))
+    copies = [type(n)() for n in order]
+    for dst, src in zip(copies, order):
+        dst.CopyFrom(src)
+    del graph.node[:]
+    graph.node.extend(copies)

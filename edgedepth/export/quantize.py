@@ -5,8 +5,9 @@ inserts the QuantizeLinear/DequantizeLinear pairs, so the result is the standard
 ONNX Runtime CPU fuses into QLinearConv and TensorRT reads as explicit quantization.
 Zero points are all 0 and every Q/DQ is int8 (checked before writing; biases stay float).
 On x86 without VNNI, ONNX Runtime converts int8 Q/DQ pairs to uint8 and fuses a conv only when
-both sides converted, so convs fed by int8 MaxPool/Relu outputs shared with a residual branch
-stay float there (the benchmark reports the count); TensorRT fuses them all. The depth head (last conv, sigmoid, depth
+both sides converted; a Q read by several DQs (a ResNet block input feeding conv1 and the
+residual branch) is not converted, so those convs stay float there (the benchmark reports the
+count; duplicating the Q does not help, ORT's common-subexpression pass merges them again). The depth head (last conv, sigmoid, depth
 conversion) stays in float; the sensitivity pass may keep more layers in float.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from edgedepth.errors import ExportError
 from edgedepth.export.calibration import activation_ranges, as_image_array
-from edgedepth.export.graph import head_nodes
+from edgedepth.export.graph import head_nodes, topological_sort
 from edgedepth.export.onnx_export import set_metadata
 from edgedepth.export.verify import depth_accuracy, load_onnx, ort_session, run_onnx
 from edgedepth.utils.io import atomic_write_bytes
@@ -96,7 +97,9 @@ def build_qdq(model, ranges: dict[str, float], *, per_channel: bool = True, excl
         },
     )
     quantizer.quantize_model()
-    return quantizer.model.model
+    model = quantizer.model.model
+    topological_sort(model.graph)  # the quantizer appends Q/DQ nodes out of order; checker and TensorRT need order
+    return model
 
 
 def check_symmetric(model) -> int:
@@ -138,6 +141,8 @@ def quantize_int8(
         holdout: (images [M,3,H,W], gt depth [M,1,H,W] or None). Without ground truth, the FP32
             output is the reference and the "drop" is the INT8 AbsRel against it.
     """
+    import onnx
+
     from edgedepth.export.sensitivity import greedy_exclude, layer_sensitivity
 
     start = time.perf_counter()
@@ -191,6 +196,10 @@ def quantize_int8(
         }
     report.quantized_nodes = sum(n.op_type == "DequantizeLinear" for n in qmodel.graph.node)
     check_symmetric(qmodel)
+    try:
+        onnx.checker.check_model(qmodel)
+    except onnx.checker.ValidationError as e:
+        raise ExportError(f"the INT8 graph of '{onnx_in}' fails onnx.checker", why=str(e).splitlines()[0]) from None
     set_metadata(qmodel, {"precision": "int8", "calibration": method, "calibration_images": len(images), "float_nodes": ",".join([*head, *report.excluded])})
     atomic_write_bytes(onnx_out, qmodel.SerializeToString())
     report.seconds = time.perf_counter() - start
