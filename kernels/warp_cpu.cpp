@@ -295,24 +295,35 @@ void photometric_grad_warped_kernel(const at::Tensor& grad_error, const at::Tens
           for (int k = 0; k < 5; ++k) out[k * s.w + x] = m[k];
         }
       }
-    int64_t ry[5], rx[5];
+    // The adjoint of the reflected 3x3 box filter, separably: rows into `vert`, then columns
+    // into `both` (interior x gets x-1, x, x+1; reflection adds column 0 to 1 and W-1 to W-2).
+    std::vector<scalar_t> vert(5 * s.w), both(5 * s.w);
+    int64_t ry[5];
     for (int64_t y = r0; y < r1; ++y) {
       const int ny = window_adjoint(y, s.h, ry);
-      for (int64_t x = 0; x < s.w; ++x) {
-        const int nx = window_adjoint(x, s.w, rx);
-        const scalar_t g_l1 = w_l1 * ge_p[(b * s.h + y) * s.w + x];
-        for (int64_t c = 0; c < s.c; ++c) {
-          for (int k = 0; k < 5; ++k) m[k] = 0;
-          for (int i = 0; i < ny; ++i)
-            for (int k = 0; k < 5; ++k) {
-              const scalar_t* row = coef + (((ry[i] - clo) * s.c + c) * 5 + k) * s.w;
-              for (int j = 0; j < nx; ++j) m[k] += row[rx[j]];
-            }
-          const int64_t i = ((b * s.c + c) * s.h + y) * s.w + x;
-          const scalar_t wv = rows.at(y, c)[x], tv = tgt_p[i];
-          const scalar_t l1 = g_l1 * sign(tv - wv);
-          gw_p[i] = m[0] + 2 * wv * m[1] + tv * m[2] - l1;
-          gt_p[i] = m[3] + 2 * tv * m[4] + wv * m[2] + l1;
+      for (int64_t c = 0; c < s.c; ++c) {
+        for (int k = 0; k < 5; ++k) {
+          scalar_t* vk = vert.data() + k * s.w;
+          scalar_t* bk = both.data() + k * s.w;
+          std::fill(vk, vk + s.w, scalar_t(0));
+          for (int i = 0; i < ny; ++i) {
+            const scalar_t* row = coef + (((ry[i] - clo) * s.c + c) * 5 + k) * s.w;
+            for (int64_t x = 0; x < s.w; ++x) vk[x] += row[x];
+          }
+          for (int64_t x = 0; x < s.w; ++x)
+            bk[x] = vk[x] + (x > 0 ? vk[x - 1] : scalar_t(0)) + (x < s.w - 1 ? vk[x + 1] : scalar_t(0));
+          bk[1] += vk[0];
+          bk[s.w - 2] += vk[s.w - 1];
+        }
+        const scalar_t* wrow = rows.at(y, c);
+        const int64_t base = ((b * s.c + c) * s.h + y) * s.w;
+        const scalar_t* ge_row = ge_p + (b * s.h + y) * s.w;
+        const scalar_t *m0 = both.data(), *m1 = m0 + s.w, *m2 = m1 + s.w, *m3 = m2 + s.w, *m4 = m3 + s.w;
+        for (int64_t x = 0; x < s.w; ++x) {
+          const scalar_t wv = wrow[x], tv = tgt_p[base + x];
+          const scalar_t l1 = w_l1 * ge_row[x] * sign(tv - wv);
+          gw_p[base + x] = m0[x] + 2 * wv * m1[x] + tv * m2[x] - l1;
+          gt_p[base + x] = m3[x] + 2 * tv * m4[x] + wv * m2[x] + l1;
         }
       }
     }
