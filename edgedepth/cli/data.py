@@ -4,20 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgedepth.cli.args import parse_size
+
 DOMAIN_CHOICES = ("source", "target", "both")
 VIEW_CHOICES = ("stereo", "temporal", "both", "none")
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'96x320' -> (96, 320); anything else is an argparse error that shows an example."""
-    parts = text.lower().split("x")
-    try:
-        h, w = (int(v) for v in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not HxW (two integers), e.g. 96x320") from None
-    if h < 8 or w < 8:
-        raise argparse.ArgumentTypeError(f"size {text!r} is too small: height and width must be at least 8")
-    return h, w
 
 
 def _positive(text: str) -> int:

@@ -72,7 +72,6 @@ def write_video(path: Path, n_frames: int, size: tuple[int, int], seed: int = 7)
 def run(args: argparse.Namespace) -> int:
     from edgedepth.config import load_config, packaged_config
     from edgedepth.demo_report import write_report
-
     from edgedepth.utils.io import ensure_writable_dir
 
     out: Path = ensure_writable_dir(args.out)

@@ -4,17 +4,9 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
+from edgedepth.cli.args import parse_size
+
 SYNTHETIC_ALIASES = {"synthetic": "synthetic-target"}
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size '{text}' is not HxW, e.g. 96x320") from None
-    if h <= 0 or w <= 0:
-        raise argparse.ArgumentTypeError(f"size '{text}' must be positive")
-    return h, w
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "or a name: synthetic-target, synthetic-source, kitti, vkitti2, cityscapes")
     p.add_argument("--root", help="dataset root for named real datasets")
     p.add_argument("--split-file", help="split file (e.g. KITTI eigen test_files.txt)")
-    p.add_argument("--size", type=_size, help="evaluation size HxW (default: the size the checkpoint was trained at)")
+    p.add_argument("--size", type=parse_size, help="evaluation size HxW (default: the size the checkpoint was trained at)")
     p.add_argument("--length", type=int, help="synthetic data: number of test samples (default: the training config's test_length)")
     p.add_argument("--json", metavar="OUT", help="write all results as JSON")
     p.add_argument("--markdown", metavar="OUT", help="write a Markdown report")
@@ -105,7 +97,12 @@ def run(args: argparse.Namespace) -> Optional[int]:
     from edgedepth.checkpoint import load_checkpoint, load_depth_net
     from edgedepth.config import DataConfig, from_dict
     from edgedepth.eval import evaluate
-    from edgedepth.eval.report import save_grid_png, text_table, write_eval_json, write_eval_markdown
+    from edgedepth.eval.report import (
+        save_grid_png,
+        text_table,
+        write_eval_json,
+        write_eval_markdown,
+    )
 
     device = _device(args.device)
     state = load_checkpoint(args.checkpoint)

@@ -4,13 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size '{text}' is not HxW, e.g. 192x640") from None
-    return h, w
+from edgedepth.cli.args import parse_size
 
 
 def _batch(text: str):
@@ -34,7 +28,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint .pt written by `edgedepth train`")
     p.add_argument("--out", required=True, type=Path, help="FP32 ONNX file to write")
-    p.add_argument("--size", type=_size, default=(192, 640), help="input size HxW, multiples of 32")
+    p.add_argument("--size", type=parse_size, default=(192, 640), help="input size HxW, multiples of 32")
     p.add_argument("--batch", type=_batch, default=1, help="fixed batch N, or 'dynamic'")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
     p.add_argument("--no-simplify", action="store_true", help="keep the graph as torch.onnx.export wrote it (no onnxslim)")

@@ -51,9 +51,9 @@ def _intrinsics(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgedepth.utils.io import ensure_writable_dir
     from edgedepth.infer import OutputWriter, open_source, run_pipeline
     from edgedepth.runtime import open_runner
+    from edgedepth.utils.io import ensure_writable_dir
 
     # Everything that can be wrong is checked before the first frame: output, intrinsics, source, model.
     ensure_writable_dir(args.out)

@@ -6,9 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from edgedepth.engine.onnx_info import REQUIRED_METADATA
 from edgedepth.errors import ExportError
-
-REQUIRED_METADATA = ("height", "width", "min_depth", "max_depth", "preprocessing", "precision")
 
 
 def read_onnx_metadata(model_or_path) -> dict[str, str]:
