@@ -2,7 +2,7 @@
 
 `pip install --no-build-isolation -e .` (or `python setup.py build_ext --inplace`) compiles the
 CPU operators whenever torch imports, and the CUDA kernels too when `nvcc` is found, torch was
-built with CUDA, and EDGEDEPTH_BUILD_CUDA is not "0". Without torch the pure-Python package
+built with CUDA and a GPU is visible (EDGEDEPTH_BUILD_CUDA=1 forces them, 0 skips them). Without torch the pure-Python package
 installs and edgedepth falls back to the reference warp. MAX_JOBS limits parallel compilation.
 """
 from __future__ import annotations
@@ -18,11 +18,18 @@ KERNELS = "kernels"
 
 
 def _want_cuda(torch) -> bool:
-    if os.environ.get("EDGEDEPTH_BUILD_CUDA", "1") == "0" or torch.version.cuda is None:
+    """EDGEDEPTH_BUILD_CUDA=1 forces the CUDA kernels, 0 skips them; unset, they are built when torch has
+    CUDA, nvcc is found and a GPU is visible. A machine without a GPU (CI) often lacks the CUDA runtime
+    libraries to link against; there the test suite compiles the .cu sources on their own instead."""
+    wanted = os.environ.get("EDGEDEPTH_BUILD_CUDA", "auto")
+    if wanted == "0" or torch.version.cuda is None:
         return False
     from torch.utils.cpp_extension import CUDA_HOME
 
-    return CUDA_HOME is not None or shutil.which("nvcc") is not None
+    has_nvcc = CUDA_HOME is not None or shutil.which("nvcc") is not None
+    if wanted == "1":
+        return has_nvcc
+    return has_nvcc and torch.cuda.is_available()
 
 
 def _extensions():
@@ -35,6 +42,9 @@ def _extensions():
     sources = [f"{KERNELS}/register.cpp", f"{KERNELS}/warp_cpu.cpp"]
     cxx = ["-O3"]  # the language standard comes from torch (C++20 for torch >= 2.10 headers)
     if _want_cuda(torch):
+        # Without a GPU torch cannot pick the architecture: default to Jetson Orin and Hopper.
+        if not torch.cuda.is_available():
+            os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.7;9.0")
         arch = os.environ.get("TORCH_CUDA_ARCH_LIST")
         print(f"edgedepth: building CPU and CUDA operators (TORCH_CUDA_ARCH_LIST={arch or 'torch default'})")
         ext = CUDAExtension(
@@ -43,7 +53,7 @@ def _extensions():
             extra_compile_args={"cxx": cxx, "nvcc": ["-O3"]},
         )
     else:
-        print("edgedepth: building the CPU operators (no CUDA: nvcc missing, CPU torch, or EDGEDEPTH_BUILD_CUDA=0)")
+        print("edgedepth: building the CPU operators (CUDA skipped: no GPU, no nvcc, CPU torch, or EDGEDEPTH_BUILD_CUDA=0)")
         ext = CppExtension("edgedepth.lib._C", sources, extra_compile_args={"cxx": cxx})
     # No Python module init: the library is loaded with torch.ops.load_library, not imported.
     return [ext], {"build_ext": BuildExtension.with_options(no_python_abi_suffix=True)}
