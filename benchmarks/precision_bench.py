@@ -211,7 +211,7 @@ def to_markdown(r: dict) -> str:
         f"- machine: {m['cpu']}, {m['logical_cores']} logical cores, {m['threads']} threads; AVX2 {m['avx2']}, "
         f"INT8 dot-product (VNNI) {m['int8_dot_product']}; load average {m['load_average_at_start'][0]:.1f} at start, "
         f"{m['load_average_at_end'][0]:.1f} at end (shared machine: absolute times are noisy, ratios are from the same rounds)",
-        f"- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"- accuracy: {r['test_images']}; INT8 calibration {r['int8']['calibration']} on {r['int8']['calibration_images']} synthetic target images, "
         f"{len(r['int8']['float_nodes'])} nodes kept in float; ONNX Runtime CPU runs {r['int8']['ort_cpu_fusion']['qlinearconv']} convs as "
         f"QLinearConv and {r['int8']['ort_cpu_fusion']['float_conv']} in float",
