@@ -50,15 +50,13 @@ def _device(name: str):
 def _semantic_net(state: dict, path: str, model_cfg, depth_net):
     """The checkpoint's semantic network in eval mode, or None when the checkpoint has none."""
     from edgedepth.checkpoint import load_state_dict_checked
-    from edgedepth.models import build_models, build_semantic_net
+    from edgedepth.models import build_semantic_net_from_config
 
     weights = (state.get("models") or {}).get("semantic")
     if not weights:
         return None
-    if model_cfg.shared_backbone:  # S runs on the (already loaded) encoder of D, which its state_dict leaves out
-        semantic_net = build_semantic_net(num_classes=model_cfg.num_classes, shared_encoder=depth_net.encoder)
-    else:
-        _, semantic_net, _ = build_models(model_cfg)
+    # A shared S runs on the (already loaded) encoder of D, which S's state_dict leaves out.
+    semantic_net = build_semantic_net_from_config(model_cfg, depth_net)
     load_state_dict_checked(semantic_net, weights, what="semantic", path=path)
     return semantic_net.eval()
 

@@ -26,6 +26,7 @@ __all__ = [
     "build_encoder",
     "build_models",
     "build_semantic_net",
+    "build_semantic_net_from_config",
     "discriminator_input",
     "disp_to_depth",
 ]
@@ -34,6 +35,19 @@ __all__ = [
 def build_depth_net_from_config(cfg: ModelConfig) -> DepthNet:
     """The depth network described by ``cfg`` (encoder, depth range, optional encoder weights)."""
     return build_depth_net(encoder=cfg.encoder, min_depth=cfg.min_depth, max_depth=cfg.max_depth, weights=cfg.encoder_weights)
+
+
+def build_semantic_net_from_config(cfg: ModelConfig, depth_net: DepthNet) -> SemanticNet:
+    """S for ``cfg``: on ``depth_net``'s encoder when ``cfg.shared_backbone``, else with its own backbone."""
+    if cfg.shared_backbone:
+        return build_semantic_net(num_classes=cfg.num_classes, shared_encoder=depth_net.encoder, channels=cfg.semantic_channels)
+    same_arch = cfg.semantic_backbone == cfg.encoder
+    return build_semantic_net(
+        backbone=cfg.semantic_backbone,
+        num_classes=cfg.num_classes,
+        weights=cfg.encoder_weights if same_arch else None,
+        channels=cfg.semantic_channels,
+    )
 
 
 def build_models(cfg: ModelConfig) -> tuple[DepthNet, Optional[SemanticNet], Discriminator]:
@@ -54,18 +68,7 @@ def build_models(cfg: ModelConfig) -> tuple[DepthNet, Optional[SemanticNet], Dis
     semantic_net = None
     in_channels = depth_net.feature_channels + 3
     if cfg.semantics:
-        if cfg.shared_backbone:
-            semantic_net = build_semantic_net(
-                num_classes=cfg.num_classes, shared_encoder=depth_net.encoder, channels=cfg.semantic_channels
-            )
-        else:
-            same_arch = cfg.semantic_backbone == cfg.encoder
-            semantic_net = build_semantic_net(
-                backbone=cfg.semantic_backbone,
-                num_classes=cfg.num_classes,
-                weights=cfg.encoder_weights if same_arch else None,
-                channels=cfg.semantic_channels,
-            )
+        semantic_net = build_semantic_net_from_config(cfg, depth_net)
         in_channels += semantic_net.feature_channels
     if cfg.discriminator == "semantic":
         in_channels += cfg.num_classes

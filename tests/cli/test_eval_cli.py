@@ -8,7 +8,10 @@ from edgedepth.cli.main import main
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    """An untrained resnet18 D/S/F checkpoint whose config asks for 2 synthetic test frames at 64x128."""
+    """An untrained resnet18 D/S/F checkpoint whose config asks for 2 synthetic test frames at 64x128.
+
+    S shares D's encoder and is narrower than DeepLabv3+'s default, as in the demo config: eval must
+    rebuild S from the checkpoint's config, not from defaults."""
     from edgedepth.checkpoint import save_checkpoint
     from edgedepth.config import Config, to_dict
     from edgedepth.models import build_models
@@ -16,6 +19,8 @@ def checkpoint(tmp_path_factory):
     cfg = Config()
     cfg.data.size = (64, 128)
     cfg.data.test_length = 2
+    cfg.model.shared_backbone = True
+    cfg.model.semantic_channels = 32
     depth, semantic, disc = build_models(cfg.model)
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
     models = {"depth": depth.state_dict(), "semantic": semantic.state_dict(), "discriminator": disc.state_dict()}
