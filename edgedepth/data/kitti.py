@@ -32,7 +32,7 @@ from edgedepth.data.readers import (
     check_view_sizes,
     read_rgb,
     read_size,
-    read_split_lines,
+    read_split_entries,
     read_text,
     read_uint16_png,
     require_file,
@@ -174,16 +174,8 @@ class KittiRaw(RealDataset):
 
     # ------------------------------------------------------------------ records
     def _read_split(self, split_file) -> list[KittiRecord]:
-        records = []
-        for number, fields in enumerate(read_split_lines(split_file), start=1):
-            side = fields[2] if len(fields) > 2 else "l"
-            if len(fields) < 2 or not fields[1].isdigit() or side not in CAMERA_OF_SIDE:
-                raise DataError(
-                    f"split file {split_file}, line {number}: {' '.join(fields)!r} is not a KITTI split entry",
-                    fix="write lines like '2011_09_26/2011_09_26_drive_0002_sync 0000000069 l'",
-                )
-            records.append(KittiRecord(fields[0].strip("/"), int(fields[1]), side))
-        return records
+        entries = read_split_entries(split_file, sides=CAMERA_OF_SIDE, dataset="KITTI", example="2011_09_26/2011_09_26_drive_0002_sync 0000000069 l")
+        return [KittiRecord(*entry) for entry in entries]
 
     def _all_frames(self) -> list[KittiRecord]:
         records = []

@@ -125,6 +125,20 @@ def read_split_lines(split_file: str | os.PathLike) -> list[list[str]]:
     return rows
 
 
+def read_split_entries(split_file: str | os.PathLike, *, sides, dataset: str, example: str) -> list[tuple[str, int, str]]:
+    """(folder, frame number, side) of each line ``<folder> <frame> [l|r]`` of a KITTI-style split file."""
+    entries = []
+    for number, fields in enumerate(read_split_lines(split_file), start=1):
+        side = fields[2] if len(fields) > 2 else "l"
+        if len(fields) < 2 or not fields[1].isdigit() or side not in sides:
+            raise DataError(
+                f"split file {split_file}, line {number}: {' '.join(fields)!r} is not a {dataset} split entry",
+                fix=f"write lines like '{example}'",
+            )
+        entries.append((fields[0].strip("/"), int(fields[1]), side))
+    return entries
+
+
 def clutter(image: torch.Tensor) -> float:
     """A complexity proxy for real images [3,H,W]: the mean absolute grey-level gradient (edges, texture).
 

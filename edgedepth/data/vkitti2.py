@@ -32,7 +32,7 @@ from edgedepth.data.readers import (
     read_rgb,
     read_rgb_uint8,
     read_size,
-    read_split_lines,
+    read_split_entries,
     read_text,
     read_uint16_png,
     view_kinds,
@@ -148,16 +148,8 @@ class VirtualKitti2(RealDataset):
         return archives[-1] if archives else self.root
 
     def _read_split(self, split_file) -> list[VkittiRecord]:
-        records = []
-        for number, fields in enumerate(read_split_lines(split_file), start=1):
-            side = fields[2] if len(fields) > 2 else "l"
-            if len(fields) < 2 or not fields[1].isdigit() or side not in CAMERA_OF_SIDE:
-                raise DataError(
-                    f"split file {split_file}, line {number}: {' '.join(fields)!r} is not a Virtual KITTI 2 entry",
-                    fix="write lines like 'Scene01/clone 00012 l'",
-                )
-            records.append(VkittiRecord(fields[0].strip("/"), int(fields[1]), side))
-        return records
+        entries = read_split_entries(split_file, sides=CAMERA_OF_SIDE, dataset="Virtual KITTI 2", example="Scene01/clone 00012 l")
+        return [VkittiRecord(*entry) for entry in entries]
 
     def _all_frames(self) -> list[VkittiRecord]:
         records = []
