@@ -68,6 +68,77 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+# Datasheet memory bandwidth (TB/s) by GPU name, for the "fraction of peak" column; the copy
+# bandwidth measured in the same run is reported beside it.
+DATASHEET_TBPS = {"H200": 4.8, "H100 80GB HBM3": 3.35, "H100 PCIe": 2.0, "H100": 3.35, "A100-SXM4-80GB": 2.04,
+                  "A100": 1.56, "L4": 0.3, "RTX 4090": 1.01, "Orin": 0.205}
+
+
+def datasheet_tbps(name: str) -> float | None:
+    return next((v for k, v in DATASHEET_TBPS.items() if k in name), None)
+
+
+def cuda_median_ms(fn, reps: int) -> float:
+    """Median of per-call CUDA event times after a warm-up."""
+    for _ in range(3):
+        fn()
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    for s, e in zip(starts, ends):
+        s.record()
+        fn()
+        e.record()
+    torch.cuda.synchronize()
+    return statistics.median(s.elapsed_time(e) for s, e in zip(starts, ends))
+
+
+def copy_bandwidth_tbps(gib: float = 2.0) -> float:
+    """Device-to-device copy, bytes read plus written, in TB/s (the practical ceiling)."""
+    a = torch.empty(int(gib * 2**30) // 4, device="cuda")
+    a.uniform_()
+    b = torch.empty_like(a)
+    ms = cuda_median_ms(lambda: b.copy_(a), 20)
+    return 2 * a.numel() * 4 / (ms * 1e-3) / 1e12
+
+
+def kernel_bandwidth(args) -> list[dict]:
+    """Each operator alone (forward op and backward op called directly), CUDA events; the fewest bytes it
+    must move (every input read once, every output written once; grad_src is accumulated in float32)
+    over its time, against the copy bandwidth measured here and the datasheet peak."""
+    ops_ = torch.ops.edgedepth
+    rows = []
+    peak_copy = copy_bandwidth_tbps()
+    sheet = datasheet_tbps(torch.cuda.get_device_name())
+    for size_text in args.kernel_sizes:
+        b, hw = size_text.split(":") if ":" in size_text else (str(args.batch), size_text)
+        h, w = (int(v) for v in hw.split("x"))
+        b = int(b)
+        for dtype in args.kernel_dtypes:
+            dt = getattr(torch, dtype)
+            target, src, depth, T, K = (t.to(dt) for t in make_inputs(b, h, w, "cuda"))
+            grad_img, grad_px = torch.rand_like(src), torch.rand_like(depth)
+            n, c, s = b * h * w, src.shape[1], dt.itemsize
+            cases = {
+                ("inverse_warp", "forward"): (lambda: ops_.inverse_warp(src, depth, T, K), (2 * c + 2) * n * s),
+                ("inverse_warp", "backward"): (lambda: ops_.inverse_warp_backward(grad_img, src, depth, T, K),
+                                               (2 * c + 2) * n * s + c * n * 4),
+                ("photometric_error", "forward"): (lambda: ops_.photometric_error(target, src, depth, T, K),
+                                                   (2 * c + 3) * n * s),
+                ("photometric_error", "backward"): (
+                    lambda: ops_.photometric_error_backward(grad_px, target, src, depth, T, K),
+                    (3 * c + 3) * n * s + c * n * 4),
+            }
+            for (op, mode), (fn, nbytes) in cases.items():
+                ms = cuda_median_ms(fn, args.repeat)
+                tbps = nbytes / (ms * 1e-3) / 1e12
+                rows.append({"op": op, "mode": mode, "batch": b, "size": f"{h}x{w}", "dtype": dtype, "ms": ms,
+                             "min_bytes": nbytes, "achieved_tbps": tbps, "copy_tbps": peak_copy,
+                             "fraction_of_copy": tbps / peak_copy, "datasheet_tbps": sheet,
+                             "fraction_of_datasheet": tbps / sheet if sheet else None})
+                print(json.dumps(rows[-1]))
+    return rows
+
+
 def time_cases(size, args) -> list[dict]:
     h, w = size
     inputs = make_inputs(args.batch, h, w, args.device)
@@ -80,10 +151,11 @@ def time_cases(size, args) -> list[dict]:
                     run_case(op, mode, backend, inputs)
             for _ in range(args.repeat):
                 for backend in BACKENDS:  # interleaved so both see the same machine load
-                    _sync(args.device)
+                    if args.device == "cuda":
+                        samples[backend].append(cuda_median_ms(lambda: run_case(op, mode, backend, inputs), 5))
+                        continue
                     start = time.perf_counter()
                     run_case(op, mode, backend, inputs)
-                    _sync(args.device)
                     samples[backend].append(1e3 * (time.perf_counter() - start))
             for backend in BACKENDS:
                 rows.append({"op": op, "mode": mode, "backend": backend, "size": f"{h}x{w}",
@@ -132,7 +204,9 @@ def machine(device: str) -> dict:
     info = {"cpu": cpu, "logical_cpus": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "torch": torch.__version__}
     if device == "cuda":
-        info["gpu"] = torch.cuda.get_device_name()
+        props = torch.cuda.get_device_properties(0)
+        info["gpu"] = f"{props.name}, {props.total_memory / 2**30:.0f} GiB, sm_{props.major}{props.minor}, " \
+                      f"{props.multi_processor_count} SMs, CUDA {torch.version.cuda}"
     return info
 
 
@@ -151,10 +225,25 @@ def markdown(report: dict) -> str:
         "| op | mode | size | reference ms (median) | fused ms (median) | speed-up | reference MiB | fused MiB |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
+    d = 3 if report["device"] == "cuda" else 1  # GPU calls take tenths of a millisecond
     for r in report["comparisons"]:
-        lines.append(f"| {r['op']} | {r['mode']} | {r['size']} | {r['reference_ms']:.1f} ({r['reference_median_ms']:.1f}) | "
-                     f"{r['fused_ms']:.1f} ({r['fused_median_ms']:.1f}) | "
+        lines.append(f"| {r['op']} | {r['mode']} | {r['size']} | {r['reference_ms']:.{d}f} ({r['reference_median_ms']:.{d}f}) | "
+                     f"{r['fused_ms']:.{d}f} ({r['fused_median_ms']:.{d}f}) | "
                      f"{r['speedup']:.2f}x | {r['reference_peak_mib']:.1f} | {r['fused_peak_mib']:.1f} |")
+    if report.get("kernels"):
+        k0 = report["kernels"][0]
+        lines += ["", "## Each CUDA operator alone: achieved memory bandwidth", "",
+                  f"Fewest bytes each operator must move (inputs read once, outputs written once) over its median "
+                  f"time (CUDA events, {report['repeat']} calls). Device-to-device copy measured in the same run: "
+                  f"{k0['copy_tbps']:.2f} TB/s (read + write); datasheet peak: "
+                  f"{k0['datasheet_tbps'] or float('nan'):.2f} TB/s.", "",
+                  "| op | pass | batch x size | dtype | ms | GB moved (min) | TB/s | of copy | of datasheet |",
+                  "|---|---|---|---|---:|---:|---:|---:|---:|"]
+        for r in report["kernels"]:
+            frac = f"{100 * r['fraction_of_datasheet']:.0f}%" if r["fraction_of_datasheet"] else "n/a"
+            lines.append(f"| {r['op']} | {r['mode']} | {r['batch']}x{r['size']} | {r['dtype']} | {r['ms']:.3f} | "
+                         f"{r['min_bytes'] / 1e9:.3f} | {r['achieved_tbps']:.2f} | "
+                         f"{100 * r['fraction_of_copy']:.0f}% | {frac} |")
     lines += ["", report["note"], ""]
     return "\n".join(lines)
 
@@ -168,6 +257,9 @@ def main() -> int:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--out", default="benchmarks/results/warp_bench")
     p.add_argument("--no-memory", action="store_true", help="skip the per-case memory subprocesses")
+    p.add_argument("--kernel-sizes", nargs="*", default=["4:192x640", "8:384x1280"],
+                   help="CUDA only: [BATCH:]HxW sizes for the per-operator bandwidth table")
+    p.add_argument("--kernel-dtypes", nargs="*", default=["float32", "float16", "bfloat16"])
     p.add_argument("--memory-case", nargs=4, metavar=("OP", "MODE", "BACKEND", "HxW"), help=argparse.SUPPRESS)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -196,15 +288,21 @@ def main() -> int:
                     "fused_peak_mib": mem["fused"] if mem["fused"] is not None else float("nan"),
                 })
                 print(json.dumps(comparisons[-1]))
+    kernels = kernel_bandwidth(args) if args.device == "cuda" and args.kernel_sizes else []
     report = {
         "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]),
         "machine": machine(args.device), "device": args.device, "threads": args.threads, "batch": args.batch,
         "channels": 3, "dtype": "float32", "repeat": args.repeat,
         "load_average_1min": {"start": load_before[0], "end": os.getloadavg()[0]},
         "library": os.path.relpath(ops.library_path(), ROOT) if ops.library_path() else None,
-        "note": "The machine is shared with other jobs, so absolute times are noisy; fused and reference runs are "
-                "interleaved so both see the same load, and speed-ups use the minimum time of each.",
+        "note": ("The machine is shared with other jobs, so absolute times are noisy; fused and reference runs are "
+                 "interleaved so both see the same load, and speed-ups use the minimum time of each."
+                 if args.device == "cpu" else
+                 "On CUDA each sample is the median of 5 calls timed with CUDA events (a call includes the Python-side "
+                 "autograd work and, for forward+backward, the loss sum and backward); fused and reference are "
+                 "interleaved and speed-ups use the minimum of the samples."),
         "comparisons": comparisons,
+        "kernels": kernels,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -359,8 +359,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> inverse_warp_backward_cpu(const a
                                                                          const at::Tensor& depth, const at::Tensor& T,
                                                                          const at::Tensor& K) {
   check_warp_inputs("edgedepth::inverse_warp_backward", src, depth, T, K);
-  TORCH_CHECK(grad_warped.sizes() == src.sizes(), "edgedepth::inverse_warp_backward: grad_warped must have shape ",
-              src.sizes());
+  TORCH_CHECK(grad_warped.sizes() == src.sizes(), message("edgedepth::inverse_warp_backward: grad_warped must have shape ",
+              src.sizes()));
   return warp_backward_cpu(grad_warped.to(src.scalar_type()), src, depth, T, K);
 }
 
@@ -381,8 +381,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> photometric_error_bac
     const at::Tensor& grad_error, const at::Tensor& target, const at::Tensor& src, const at::Tensor& depth,
     const at::Tensor& T, const at::Tensor& K) {
   check_warp_inputs("edgedepth::photometric_error_backward", src, depth, T, K, &target);
-  TORCH_CHECK(grad_error.sizes() == depth.sizes(), "edgedepth::photometric_error_backward: grad_error must have shape ",
-              depth.sizes());
+  TORCH_CHECK(grad_error.sizes() == depth.sizes(), message("edgedepth::photometric_error_backward: grad_error must have shape ",
+              depth.sizes()));
   auto ge_c = grad_error.to(src.scalar_type()).contiguous(), tgt_c = target.contiguous(), src_c = src.contiguous();
   auto depth_c = depth.contiguous(), T_c = T.contiguous(), K_c = K.contiguous();
   auto grad_warped = at::empty_like(src_c), grad_target = at::empty_like(tgt_c);

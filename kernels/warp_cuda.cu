@@ -1,5 +1,12 @@
-// CUDA kernels of the edgedepth warp operators (float32, float64, float16, bfloat16; math in float
-// or double via at::opmath_type).
+// CUDA kernels of the edgedepth warp operators (float32, float64, float16, bfloat16).
+//
+// Precision: float32 and float64 images are warped with the geometry and the image math in double
+// (acc_t = double), float16/bfloat16 in float. As on the CPU: a float32 projection resolves pixel
+// coordinates of a few hundred only to about 3e-5 px, so the float32 plain-PyTorch reference is up
+// to 3e-4 away from the float64 truth at 101x333 (measured); in double the fused operators stay
+// within 1e-6 of it. Datacenter GPUs (H100/H200: FP64 at half the FP32 rate) pay little for it; the
+// kernels are bound by memory and atomics. On GPUs with slow FP64 (GeForce, Jetson) compile with
+// -DEDGEDEPTH_CUDA_FLOAT_GEOMETRY to do float32 in float (about as accurate as the reference).
 //
 // One thread per target pixel; a block covers a 16x16 tile of one batch element. The photometric
 // kernels first warp the tile plus a one-pixel (reflected) halo into shared memory, so each pixel
@@ -8,7 +15,7 @@
 // Source-image gradient: the pixel map is data dependent, so the gradient is scattered into the
 // four bilinear corners with atomicAdd into a float (or double) buffer; neighbouring threads hit
 // neighbouring, mostly distinct addresses, so contention is low, but the summation order varies:
-// grad_src (and grad_T, reduced per warp then added atomically) are not bitwise deterministic.
+// grad_src (and grad_T, reduced per block then added atomically) are not bitwise deterministic.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -27,6 +34,21 @@ namespace {
 
 constexpr int kTile = 16;
 constexpr int kHalo = kTile + 2;
+constexpr int kWarpsPerBlock = kTile * kTile / 32;
+
+// The type of the geometry, image math and gradient accumulators for each input type.
+template <typename scalar_t>
+struct AccType {
+  using type = at::opmath_type<scalar_t>;
+};
+#ifndef EDGEDEPTH_CUDA_FLOAT_GEOMETRY
+template <>
+struct AccType<float> {
+  using type = double;
+};
+#endif
+template <typename scalar_t>
+using acc_type = typename AccType<scalar_t>::type;
 
 struct Dims {
   int64_t c, h, w;
@@ -51,13 +73,21 @@ __device__ acc_t warp_sum(acc_t v) {
   return v;
 }
 
-// Adds each thread's 3x4 pose gradient into grad_T[b]: a warp reduction, then one atomic per warp.
+// Adds each thread's 3x4 pose gradient into grad_T[b]: a warp reduction, the block's warps summed in
+// shared memory, then 12 atomics per block (every thread of the block must call this).
 template <typename acc_t>
 __device__ void reduce_pose_grad(const acc_t gT[12], acc_t* grad_T) {
-  const int lane = (threadIdx.y * blockDim.x + threadIdx.x) % 32;
+  __shared__ acc_t partial[kWarpsPerBlock][12];
+  const int t = threadIdx.y * blockDim.x + threadIdx.x, lane = t % 32, warp = t / 32;
   for (int k = 0; k < 12; ++k) {
     const acc_t total = warp_sum(gT[k]);
-    if (lane == 0) atomicAdd(grad_T + 16 * blockIdx.z + k, total);
+    if (lane == 0) partial[warp][k] = total;
+  }
+  __syncthreads();
+  if (t < 12) {
+    acc_t total = 0;
+    for (int w = 0; w < kWarpsPerBlock; ++w) total += partial[w][t];
+    atomicAdd(grad_T + 16 * blockIdx.z + t, total);
   }
 }
 
@@ -124,7 +154,8 @@ __global__ void inverse_warp_backward_kernel(const scalar_t* grad_warped, const 
 template <typename scalar_t, typename acc_t>
 __device__ void warp_tile(const Camera<acc_t>& cam, const Dims& d, const scalar_t* src_b, const scalar_t* depth_b,
                           acc_t* tile) {
-  const int64_t x0 = blockIdx.x * kTile - 1, y0 = blockIdx.y * kTile - 1;
+  // int64 before the subtraction: blockIdx is unsigned, and 0u * kTile - 1 would wrap to 2^32 - 1
+  const int64_t x0 = static_cast<int64_t>(blockIdx.x) * kTile - 1, y0 = static_cast<int64_t>(blockIdx.y) * kTile - 1;
   for (int s = threadIdx.y * kTile + threadIdx.x; s < kHalo * kHalo; s += kTile * kTile) {
     const int64_t ty = s / kHalo, tx = s % kHalo;
     if (y0 + ty > d.h || x0 + tx > d.w) continue;  // beyond the image and its halo: never read
@@ -143,7 +174,7 @@ __device__ void windows(const acc_t* tile_c, const scalar_t* target_c, const Dim
   int k = 0;
   for (int dy = -1; dy <= 1; ++dy)
     for (int dx = -1; dx <= 1; ++dx, ++k) {
-      x9[k] = tile_c[(threadIdx.y + 1 + dy) * kHalo + threadIdx.x + 1 + dx];
+      x9[k] = tile_c[(static_cast<int>(threadIdx.y) + 1 + dy) * kHalo + static_cast<int>(threadIdx.x) + 1 + dx];
       y9[k] = static_cast<acc_t>(target_c[reflect(y + dy, d.h) * d.w + reflect(x + dx, d.w)]);
     }
 }
@@ -239,13 +270,19 @@ Prepared prepare(const at::Tensor& src, const at::Tensor& depth, const at::Tenso
 template <typename acc_t>
 size_t tile_bytes(int64_t channels) {
   const size_t bytes = static_cast<size_t>(channels) * kHalo * kHalo * sizeof(acc_t);
-  // The default dynamic shared-memory limit; 3-channel images need 3.9 KB (float).
-  TORCH_CHECK(bytes <= 48 * 1024, "edgedepth::photometric_error on CUDA supports at most ",
-              48 * 1024 / (kHalo * kHalo * sizeof(acc_t)), " channels, got ", channels);
+  // The default dynamic shared-memory limit; 3-channel images need 3.9 KB (float) or 7.8 KB (double).
+  TORCH_CHECK(bytes <= 48 * 1024, message("edgedepth::photometric_error on CUDA supports at most ",
+              48 * 1024 / (kHalo * kHalo * sizeof(acc_t)), " channels, got ", channels));
   return bytes;
 }
 
-at::ScalarType acc_type_of(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+at::ScalarType acc_type_of(at::ScalarType t) {
+#ifdef EDGEDEPTH_CUDA_FLOAT_GEOMETRY
+  return t == at::kDouble ? at::kDouble : at::kFloat;
+#else
+  return (t == at::kDouble || t == at::kFloat) ? at::kDouble : at::kFloat;
+#endif
+}
 
 std::tuple<at::Tensor, at::Tensor> inverse_warp_cuda(const at::Tensor& src, const at::Tensor& depth,
                                                      const at::Tensor& T, const at::Tensor& K) {
@@ -256,7 +293,7 @@ std::tuple<at::Tensor, at::Tensor> inverse_warp_cuda(const at::Tensor& src, cons
   if (warped.numel() == 0) return {warped, valid};
   auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "edgedepth::inverse_warp", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
+    using acc_t = acc_type<scalar_t>;
     inverse_warp_kernel<scalar_t, acc_t><<<in.grid, in.block, 0, stream>>>(
         in.src.data_ptr<scalar_t>(), in.depth.data_ptr<scalar_t>(), in.T.data_ptr<scalar_t>(),
         in.K.data_ptr<scalar_t>(), warped.data_ptr<scalar_t>(), valid.data_ptr<scalar_t>(), in.dims);
@@ -270,8 +307,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> inverse_warp_backward_cuda(const 
                                                                           const at::Tensor& depth,
                                                                           const at::Tensor& T, const at::Tensor& K) {
   check_warp_inputs("edgedepth::inverse_warp_backward", src, depth, T, K);
-  TORCH_CHECK(grad_warped.sizes() == src.sizes(), "edgedepth::inverse_warp_backward: grad_warped must have shape ",
-              src.sizes());
+  TORCH_CHECK(grad_warped.sizes() == src.sizes(), message("edgedepth::inverse_warp_backward: grad_warped must have shape ",
+              src.sizes()));
   const c10::cuda::CUDAGuard guard(src.device());
   auto in = prepare(src, depth, T, K);
   auto g = grad_warped.to(src.scalar_type()).contiguous();
@@ -283,7 +320,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> inverse_warp_backward_cuda(const 
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "edgedepth::inverse_warp_backward",
                                     [&] {
-                                      using acc_t = at::opmath_type<scalar_t>;
+                                      using acc_t = acc_type<scalar_t>;
                                       inverse_warp_backward_kernel<scalar_t, acc_t><<<in.grid, in.block, 0, stream>>>(
                                           g.data_ptr<scalar_t>(), in.src.data_ptr<scalar_t>(),
                                           in.depth.data_ptr<scalar_t>(), in.T.data_ptr<scalar_t>(),
@@ -306,7 +343,7 @@ std::tuple<at::Tensor, at::Tensor> photometric_error_cuda(const at::Tensor& targ
   if (src.numel() == 0) return {error, valid};
   auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, src.scalar_type(), "edgedepth::photometric_error", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
+    using acc_t = acc_type<scalar_t>;
     photometric_kernel<scalar_t, acc_t><<<in.grid, in.block, tile_bytes<acc_t>(in.dims.c), stream>>>(
         tgt.data_ptr<scalar_t>(), in.src.data_ptr<scalar_t>(), in.depth.data_ptr<scalar_t>(),
         in.T.data_ptr<scalar_t>(), in.K.data_ptr<scalar_t>(), error.data_ptr<scalar_t>(),
@@ -320,8 +357,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> photometric_error_bac
     const at::Tensor& grad_error, const at::Tensor& target, const at::Tensor& src, const at::Tensor& depth,
     const at::Tensor& T, const at::Tensor& K) {
   check_warp_inputs("edgedepth::photometric_error_backward", src, depth, T, K, &target);
-  TORCH_CHECK(grad_error.sizes() == depth.sizes(), "edgedepth::photometric_error_backward: grad_error must have shape ",
-              depth.sizes());
+  TORCH_CHECK(grad_error.sizes() == depth.sizes(), message("edgedepth::photometric_error_backward: grad_error must have shape ",
+              depth.sizes()));
   const c10::cuda::CUDAGuard guard(src.device());
   auto in = prepare(src, depth, T, K);
   auto tgt = target.contiguous(), ge = grad_error.to(src.scalar_type()).contiguous();
@@ -335,7 +372,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> photometric_error_bac
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(
         at::kHalf, at::kBFloat16, src.scalar_type(), "edgedepth::photometric_error_backward", [&] {
-          using acc_t = at::opmath_type<scalar_t>;
+          using acc_t = acc_type<scalar_t>;
           ssim_moment_grad_kernel<scalar_t, acc_t><<<in.grid, in.block, tile_bytes<acc_t>(c), stream>>>(
               ge.data_ptr<scalar_t>(), tgt.data_ptr<scalar_t>(), in.src.data_ptr<scalar_t>(),
               in.depth.data_ptr<scalar_t>(), in.T.data_ptr<scalar_t>(), in.K.data_ptr<scalar_t>(),

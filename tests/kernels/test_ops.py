@@ -54,12 +54,18 @@ def test_matches_reference_float32(require_ops, size, kind):
     upstream = torch.rand(out_ref.shape, generator=torch.Generator().manual_seed(1))
     out_f, grads_f = _grads(fused, inputs, upstream)
     out_r, grads_r = _grads(ref, inputs, upstream)
+    _, grads_64 = _grads(ref, [t.double() for t in inputs], upstream.double())
     torch.testing.assert_close(out_f, out_r, rtol=1e-5, atol=1e-5)
-    for name, gf, gr in zip(["target", "src", "depth", "T"], grads_f, grads_r):
-        # float32 resolves a gradient of size g to about g * 1e-7, and the reference itself is that
-        # far from the float64 truth, so 1e-5 is relative to the largest gradient entry.
-        atol = 1e-5 * max(1.0, gr.abs().max().item())
+    for name, gf, gr, g64 in zip(["target", "src", "depth", "T"], grads_f, grads_r, grads_64):
+        # float32 resolves a gradient of size g to about g * 1e-7, so 1e-5 is relative to the largest
+        # gradient entry. grad T sums every pixel: there the float32 reference itself can be 1e-4 away
+        # from the float64 truth (the order of its sums depends on the CPU's vector width), so the
+        # bound also admits twice the reference's own float32 error.
+        ref_error = (gr.double() - g64).abs().max().item()
+        atol = 1e-5 * max(1.0, gr.abs().max().item()) + 2 * ref_error
         torch.testing.assert_close(gf, gr, rtol=1e-5, atol=atol, msg=lambda m: f"grad {kind}/{name}: {m}")
+        torch.testing.assert_close(gf.double(), g64, rtol=1e-5, atol=1e-5 * max(1.0, g64.abs().max().item()),
+                                   msg=lambda m: f"grad {kind}/{name} vs float64: {m}")
 
 
 def test_gradcheck_float64(require_ops):
@@ -120,31 +126,6 @@ def test_bad_shapes_name_the_problem(require_ops):
         require_ops.inverse_warp(src, depth[:, :, :5], T, K)
     with pytest.raises(RuntimeError, match="dtype"):
         require_ops.photometric_error(target, src, depth.double(), T, K)
-
-
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none visible to torch)")
-@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float16, 2e-2), (torch.bfloat16, 5e-2)])
-def test_cuda_matches_cpu_reference(require_ops, dtype, tol):
-    if not ops.has_kernel("cuda"):
-        pytest.fail("a GPU is present but the library was built without CUDA kernels")
-    inputs = make_inputs(h=35, w=19, seed=7)
-    upstream = torch.rand(2, 1, 35, 19)
-    _, grads_r = _grads(lambda *a: reference.photometric_error(*a)[0], inputs, upstream)
-    out_r = reference.photometric_error(*inputs)[0]
-    cuda_inputs = [t.cuda().to(dtype) for t in inputs]
-    out_c, grads_c = _grads(
-        lambda *a: photometric_error(*a, backend="fused")[0], cuda_inputs, upstream.cuda().to(dtype)
-    )
-    torch.testing.assert_close(out_c.float().cpu(), out_r, rtol=tol, atol=tol)
-    for gc, gr in zip(grads_c, grads_r):
-        scale = gr.abs().max().item()
-        torch.testing.assert_close(gc.float().cpu(), gr, rtol=tol, atol=tol * max(scale, 1.0))
-    warped_c, valid_c = inverse_warp(*cuda_inputs[1:], backend="fused")
-    warped_r, valid_r = reference.inverse_warp(*inputs[1:])
-    torch.testing.assert_close(warped_c.float().cpu(), warped_r, rtol=tol, atol=tol)
-    if dtype == torch.float32:
-        torch.testing.assert_close(valid_c.cpu(), valid_r)
 
 
 def test_non_contiguous_inputs(require_ops):
