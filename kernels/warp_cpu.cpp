@@ -46,35 +46,125 @@ Camera<geom_t> camera_of(const scalar_t* K, const scalar_t* T, int64_t b) {
   return load_camera<geom_t>(K + 9 * b, T + 16 * b);
 }
 
-// Projects one target row: u, v and the in-front flag per pixel (branch-free, vectorisable).
+// Along a target row the projection is affine in x: with ray = K^-1 (x, y, 1) = r0 + x dr,
+//   K (R ray d + t) = d (a + x b) + c   and   source z = (R ray d + t)_z = d (sa + x sb) + sc,
+// so a pixel costs a handful of multiply-adds and one reciprocal, in loops the compiler vectorises.
+struct RowGeometry {
+  geom_t a[3], b[3], c[3], sa, sb, sc, r0[3], dr[3];
+};
+
+RowGeometry row_geometry(const Camera<geom_t>& cam, int64_t y) {
+  RowGeometry g;
+  geom_t Rr0[3], Rdr[3];
+  for (int i = 0; i < 3; ++i) {
+    g.r0[i] = cam.Kinv[3 * i + 1] * geom_t(y) + cam.Kinv[3 * i + 2];
+    g.dr[i] = cam.Kinv[3 * i];
+  }
+  for (int i = 0; i < 3; ++i) {
+    Rr0[i] = cam.T[4 * i] * g.r0[0] + cam.T[4 * i + 1] * g.r0[1] + cam.T[4 * i + 2] * g.r0[2];
+    Rdr[i] = cam.T[4 * i] * g.dr[0] + cam.T[4 * i + 1] * g.dr[1] + cam.T[4 * i + 2] * g.dr[2];
+  }
+  for (int i = 0; i < 3; ++i) {
+    g.a[i] = cam.K[3 * i] * Rr0[0] + cam.K[3 * i + 1] * Rr0[1] + cam.K[3 * i + 2] * Rr0[2];
+    g.b[i] = cam.K[3 * i] * Rdr[0] + cam.K[3 * i + 1] * Rdr[1] + cam.K[3 * i + 2] * Rdr[2];
+    g.c[i] = cam.K[3 * i] * cam.T[3] + cam.K[3 * i + 1] * cam.T[7] + cam.K[3 * i + 2] * cam.T[11];
+  }
+  g.sa = Rr0[2];
+  g.sb = Rdr[2];
+  g.sc = cam.T[11];
+  return g;
+}
+
+// One target row's projection and bilinear footprint, structure of arrays. mask bit k says that
+// corner k (nw, ne, sw, se) lies inside the source image; off is the nw corner's offset (it may be
+// outside the image when that corner is masked out; only masked-in corners are ever read).
+struct RowBuffers {
+  std::vector<geom_t> u, v, inv_z, fx, fy, gu, gv;
+  std::vector<int64_t> off;
+  std::vector<uint8_t> front, z_clamped, mask;
+  explicit RowBuffers(int64_t w)
+      : u(w), v(w), inv_z(w), fx(w), fy(w), gu(w), gv(w), off(w), front(w), z_clamped(w), mask(w) {}
+};
+
 template <typename scalar_t>
-void project_row(const Camera<geom_t>& cam, int64_t y, const scalar_t* depth_row, int64_t w, geom_t* u, geom_t* v,
-                 bool* front) {
+void project_row(const RowGeometry& g, const scalar_t* depth_row, int64_t h, int64_t w, RowBuffers& r) {
+  const geom_t eps = geom_t(kDepthEps);
+  geom_t *u = r.u.data(), *v = r.v.data(), *inv_z = r.inv_z.data();
+  uint8_t *front = r.front.data(), *zc = r.z_clamped.data();
+  for (int64_t x = 0; x < w; ++x) {  // straight-line arithmetic: vectorised
+    const geom_t X = geom_t(x), d = geom_t(depth_row[x]);
+    const geom_t px = d * (g.a[0] + X * g.b[0]) + g.c[0];
+    const geom_t py = d * (g.a[1] + X * g.b[1]) + g.c[1];
+    const geom_t pz = d * (g.a[2] + X * g.b[2]) + g.c[2];
+    const geom_t sz = d * (g.sa + X * g.sb) + g.sc;
+    const bool clamped = std::fabs(pz) < eps;
+    const geom_t inv = geom_t(1) / (clamped ? eps : pz);
+    u[x] = px * inv;
+    v[x] = py * inv;
+    inv_z[x] = inv;
+    zc[x] = clamped;
+    front[x] = sz > eps;
+  }
+  // align_corners=True maps u to u again, except that a one-pixel-wide axis always samples 0.
+  // Clamp before the integer cast so far-away points cannot overflow it; they stay outside.
+  const geom_t lim = geom_t(4) * geom_t(w + h + 4);
+  geom_t *fx = r.fx.data(), *fy = r.fy.data();
+  int64_t* off = r.off.data();
+  uint8_t* mask = r.mask.data();
   for (int64_t x = 0; x < w; ++x) {
-    const auto p = project<geom_t>(cam, geom_t(x), geom_t(y), geom_t(depth_row[x]));
-    u[x] = p.u;
-    v[x] = p.v;
-    front[x] = p.in_front;
+    const bool f = front[x];
+    const geom_t ix = (w > 1 && f) ? u[x] : geom_t(0), iy = (h > 1 && f) ? v[x] : geom_t(0);
+    const geom_t fx0 = std::floor(ix), fy0 = std::floor(iy);
+    fx[x] = ix - fx0;
+    fy[x] = iy - fy0;
+    const int64_t x0 = static_cast<int64_t>(std::min(std::max(fx0, -lim), lim));
+    const int64_t y0 = static_cast<int64_t>(std::min(std::max(fy0, -lim), lim));
+    const bool in_x0 = x0 >= 0 && x0 < w, in_x1 = x0 + 1 >= 0 && x0 + 1 < w;
+    const bool in_y0 = y0 >= 0 && y0 < h, in_y1 = y0 + 1 >= 0 && y0 + 1 < h;
+    mask[x] = f ? uint8_t((in_x0 && in_y0) | ((in_x1 && in_y0) << 1) | ((in_x0 && in_y1) << 2) |
+                          ((in_x1 && in_y1) << 3))
+                : uint8_t(0);
+    off[x] = y0 * w + x0;
   }
 }
 
-// Warps target row y of batch element b into out[c * w + x]; optionally writes the valid row.
+// Bilinear sample of one channel plane at every pixel of the row (zero padding).
+template <typename scalar_t>
+void sample_row(const RowBuffers& r, const scalar_t* plane, int64_t w, scalar_t* out) {
+  for (int64_t x = 0; x < w; ++x) {
+    const uint8_t m = r.mask[x];
+    const geom_t fx = r.fx[x], fy = r.fy[x];
+    const scalar_t* p = plane + r.off[x];
+    geom_t value = 0;
+    if (m == 15) {
+      value = (1 - fx) * (1 - fy) * geom_t(p[0]) + fx * (1 - fy) * geom_t(p[1]) + (1 - fx) * fy * geom_t(p[w]) +
+              fx * fy * geom_t(p[w + 1]);
+    } else if (m != 0) {
+      if (m & 1) value += (1 - fx) * (1 - fy) * geom_t(p[0]);
+      if (m & 2) value += fx * (1 - fy) * geom_t(p[1]);
+      if (m & 4) value += (1 - fx) * fy * geom_t(p[w]);
+      if (m & 8) value += fx * fy * geom_t(p[w + 1]);
+    }
+    out[x] = static_cast<scalar_t>(value);
+  }
+}
+
+// Warps target row y of batch element b into out[c * out_channel_stride + x]; optionally writes
+// the valid row.
 template <typename scalar_t>
 void warp_row(const Camera<geom_t>& cam, const Shape& s, int64_t b, int64_t y, const scalar_t* src,
-              const scalar_t* depth, scalar_t* out, int64_t out_channel_stride, scalar_t* valid_row,
-              std::vector<geom_t>& u, std::vector<geom_t>& v, std::vector<char>& front) {
-  project_row(cam, y, depth + (b * s.h + y) * s.w, s.w, u.data(), v.data(), reinterpret_cast<bool*>(front.data()));
+              const scalar_t* depth, scalar_t* out, int64_t out_channel_stride, scalar_t* valid_row, RowBuffers& r) {
+  project_row(row_geometry(cam, y), depth + (b * s.h + y) * s.w, s.h, s.w, r);
   const scalar_t* src_b = src + b * s.c * s.plane();
-  for (int64_t x = 0; x < s.w; ++x) {
-    const auto f = footprint<geom_t>(u[x], v[x], front[x], s.h, s.w);
-    for (int64_t c = 0; c < s.c; ++c)
-      out[c * out_channel_stride + x] = static_cast<scalar_t>(sample<geom_t>(f, src_b + c * s.plane()));
-    if (valid_row != nullptr)
-      valid_row[x] = (front[x] && u[x] >= 0 && u[x] <= geom_t(s.w - 1) && v[x] >= 0 && v[x] <= geom_t(s.h - 1));
+  for (int64_t c = 0; c < s.c; ++c) sample_row(r, src_b + c * s.plane(), s.w, out + c * out_channel_stride);
+  if (valid_row != nullptr) {
+    const geom_t umax = geom_t(s.w - 1), vmax = geom_t(s.h - 1);
+    for (int64_t x = 0; x < s.w; ++x)
+      valid_row[x] = (r.front[x] && r.u[x] >= 0 && r.u[x] <= umax && r.v[x] >= 0 && r.v[x] <= vmax);
   }
 }
 
-// Runs fn(b, row_begin, row_end) over row tiles of every batch element in parallel.
+// Runs fn(tile, b, row_begin, row_end) over row tiles of every batch element in parallel.
 template <typename Fn>
 void for_each_tile(const Shape& s, const Fn& fn) {
   const int64_t tiles = s.tiles_per_image();
@@ -95,12 +185,75 @@ void inverse_warp_kernel(const at::Tensor& src, const at::Tensor& depth, const a
   scalar_t *out_p = warped.data_ptr<scalar_t>(), *valid_p = valid.data_ptr<scalar_t>();
   for_each_tile(s, [&](int64_t, int64_t b, int64_t r0, int64_t r1) {
     const auto cam = camera_of(K_p, T_p, b);
-    std::vector<geom_t> u(s.w), v(s.w);
-    std::vector<char> front(s.w);
+    RowBuffers r(s.w);
     for (int64_t y = r0; y < r1; ++y)
       warp_row(cam, s, b, y, src_p, depth_p, out_p + b * s.c * s.plane() + y * s.w, s.plane(),
-               valid_p + (b * s.h + y) * s.w, u, v, front);
+               valid_p + (b * s.h + y) * s.w, r);
   });
+}
+
+// d loss / d (u, v) of one row from d loss / d warped (channel planes g_b, row y), scattering
+// into the source-image gradient planes gs_b when they are given.
+template <typename scalar_t>
+void backprop_samples_row(RowBuffers& r, const Shape& s, int64_t y, const scalar_t* src_b, const scalar_t* g_b,
+                          scalar_t* gs_b) {
+  const int64_t w = s.w;
+  std::fill(r.gu.begin(), r.gu.end(), geom_t(0));
+  std::fill(r.gv.begin(), r.gv.end(), geom_t(0));
+  for (int64_t c = 0; c < s.c; ++c) {
+    const scalar_t* plane = src_b + c * s.plane();
+    const scalar_t* g_row = g_b + c * s.plane() + y * w;
+    scalar_t* gs = gs_b != nullptr ? gs_b + c * s.plane() : nullptr;
+    for (int64_t x = 0; x < w; ++x) {
+      const uint8_t m = r.mask[x];
+      if (m == 0) continue;
+      const geom_t g = g_row[x], fx = r.fx[x], fy = r.fy[x];
+      const int64_t o = r.off[x];
+      const geom_t s0 = (m & 1) ? geom_t(plane[o]) : 0, s1 = (m & 2) ? geom_t(plane[o + 1]) : 0;
+      const geom_t s2 = (m & 4) ? geom_t(plane[o + w]) : 0, s3 = (m & 8) ? geom_t(plane[o + w + 1]) : 0;
+      r.gu[x] += g * ((1 - fy) * (s1 - s0) + fy * (s3 - s2));
+      r.gv[x] += g * ((1 - fx) * (s2 - s0) + fx * (s3 - s1));
+      if (gs != nullptr) {
+        if (m & 1) gs[o] += static_cast<scalar_t>((1 - fx) * (1 - fy) * g);
+        if (m & 2) gs[o + 1] += static_cast<scalar_t>(fx * (1 - fy) * g);
+        if (m & 4) gs[o + w] += static_cast<scalar_t>((1 - fx) * fy * g);
+        if (m & 8) gs[o + w + 1] += static_cast<scalar_t>(fx * fy * g);
+      }
+    }
+  }
+}
+
+// Chains d loss / d (u, v) of a row into d loss / d depth (written) and d loss / d T (added to
+// the 3x4 in gT). Points behind the camera get no gradient, as in the reference's where().
+template <typename scalar_t>
+void chain_row(const Camera<geom_t>& cam, const RowGeometry& g, const RowBuffers& r, const Shape& s,
+               const scalar_t* depth_row, scalar_t* grad_depth_row, geom_t gT[12]) {
+  const geom_t* K = cam.K;
+  const geom_t* T = cam.T;
+  for (int64_t x = 0; x < s.w; ++x) {
+    if (!r.front[x]) {
+      grad_depth_row[x] = 0;
+      continue;
+    }
+    const geom_t gu = s.w > 1 ? r.gu[x] : geom_t(0), gv = s.h > 1 ? r.gv[x] : geom_t(0);
+    const geom_t inv = r.inv_z[x];
+    const geom_t gp[3] = {gu * inv, gv * inv, r.z_clamped[x] ? geom_t(0) : -(gu * r.u[x] + gv * r.v[x]) * inv};
+    const geom_t d = geom_t(depth_row[x]), X = geom_t(x);
+    geom_t gsrc[3], ray[3];
+    for (int j = 0; j < 3; ++j) {
+      gsrc[j] = K[j] * gp[0] + K[3 + j] * gp[1] + K[6 + j] * gp[2];
+      ray[j] = g.r0[j] + X * g.dr[j];
+    }
+    geom_t gpt[3] = {0, 0, 0};
+    for (int i = 0; i < 3; ++i) {
+      for (int j = 0; j < 3; ++j) {
+        gT[4 * i + j] += gsrc[i] * (ray[j] * d);
+        gpt[j] += T[4 * i + j] * gsrc[i];
+      }
+      gT[4 * i + 3] += gsrc[i];
+    }
+    grad_depth_row[x] = static_cast<scalar_t>(gpt[0] * ray[0] + gpt[1] * ray[1] + gpt[2] * ray[2]);
+  }
 }
 
 // Gradients of the warp given d loss / d warped [B,C,H,W]: depth and T per pixel (T reduced per
@@ -119,59 +272,51 @@ void warp_backward_kernel(const at::Tensor& grad_warped, const at::Tensor& src, 
   const int64_t tiles = s.tiles_per_image();
   std::vector<std::array<geom_t, 12>> tile_gT(s.b * tiles);
   // Rows [r0, r1) of batch element b; scatters into src gradients only when `scatter` is set.
-  auto backprop_rows = [&](int64_t tile, int64_t b, int64_t r0, int64_t r1, bool scatter) {
+  auto backprop_rows = [&](RowBuffers& r, int64_t tile, int64_t b, int64_t r0, int64_t r1, bool scatter) {
     const auto cam = camera_of(K_p, T_p, b);
     std::array<geom_t, 12> gT{};
-    const scalar_t* src_b = src_p + b * s.c * s.plane();
-    const scalar_t* g_b = g_p + b * s.c * s.plane();
-    scalar_t* gs_b = gs_p + b * s.c * s.plane();
+    const int64_t offset = b * s.c * s.plane();
     for (int64_t y = r0; y < r1; ++y) {
-      for (int64_t x = 0; x < s.w; ++x) {
-        const int64_t i = y * s.w + x;
-        const auto p = project<geom_t>(cam, geom_t(x), geom_t(y), geom_t(depth_p[b * s.plane() + i]));
-        const auto f = footprint(p, s.h, s.w);
-        geom_t gu = 0, gv = 0, wk[4];
-        corner_weights(f, wk);
-        if (f.active)
-          for (int64_t c = 0; c < s.c; ++c) {
-            const geom_t g = g_b[c * s.plane() + i];
-            sample_grad_coords<geom_t>(f, src_b + c * s.plane(), g, &gu, &gv);
-            if (scatter)
-              for (int k = 0; k < 4; ++k)
-                if (f.inside[k]) gs_b[c * s.plane() + f.offset[k]] += static_cast<scalar_t>(wk[k] * g);
-          }
-        gd_p[b * s.plane() + i] = static_cast<scalar_t>(chain_to_depth_and_pose(cam, p, s.h, s.w, gu, gv, gT.data()));
-      }
+      const auto geometry = row_geometry(cam, y);
+      const scalar_t* depth_row = depth_p + b * s.plane() + y * s.w;
+      project_row(geometry, depth_row, s.h, s.w, r);
+      backprop_samples_row(r, s, y, src_p + offset, g_p + offset, scatter ? gs_p + offset : nullptr);
+      chain_row(cam, geometry, r, s, depth_row, gd_p + b * s.plane() + y * s.w, gT.data());
     }
     tile_gT[tile] = gT;
   };
   const bool per_batch = s.b >= at::get_num_threads();
   if (per_batch) {
     at::parallel_for(0, s.b, 1, [&](int64_t begin, int64_t end) {
+      RowBuffers r(s.w);
       for (int64_t b = begin; b < end; ++b)
         for (int64_t t = 0; t < tiles; ++t)
-          backprop_rows(b * tiles + t, b, t * kTileRows, std::min((t + 1) * kTileRows, s.h), true);
+          backprop_rows(r, b * tiles + t, b, t * kTileRows, std::min((t + 1) * kTileRows, s.h), true);
     });
   } else {
-    for_each_tile(s, [&](int64_t tile, int64_t b, int64_t r0, int64_t r1) { backprop_rows(tile, b, r0, r1, false); });
+    for_each_tile(s, [&](int64_t tile, int64_t b, int64_t r0, int64_t r1) {
+      RowBuffers r(s.w);
+      backprop_rows(r, tile, b, r0, r1, false);
+    });
     at::parallel_for(0, s.b * s.c, 1, [&](int64_t begin, int64_t end) {
-      std::vector<geom_t> u(s.w), v(s.w);
-      std::vector<char> front(s.w);
+      RowBuffers r(s.w);
       for (int64_t bc = begin; bc < end; ++bc) {
         const int64_t b = bc / s.c;
         const auto cam = camera_of(K_p, T_p, b);
         scalar_t* out = gs_p + bc * s.plane();
         const scalar_t* g = g_p + bc * s.plane();
         for (int64_t y = 0; y < s.h; ++y) {
-          project_row(cam, y, depth_p + (b * s.h + y) * s.w, s.w, u.data(), v.data(),
-                      reinterpret_cast<bool*>(front.data()));
+          project_row(row_geometry(cam, y), depth_p + (b * s.h + y) * s.w, s.h, s.w, r);
+          const scalar_t* g_row = g + y * s.w;
           for (int64_t x = 0; x < s.w; ++x) {
-            const auto f = footprint<geom_t>(u[x], v[x], front[x], s.h, s.w);
-            geom_t wk[4];
-            corner_weights(f, wk);
-            const geom_t gi = g[y * s.w + x];
-            for (int k = 0; k < 4; ++k)
-              if (f.inside[k]) out[f.offset[k]] += static_cast<scalar_t>(wk[k] * gi);
+            const uint8_t m = r.mask[x];
+            if (m == 0) continue;
+            const geom_t gi = g_row[x], fx = r.fx[x], fy = r.fy[x];
+            const int64_t o = r.off[x];
+            if (m & 1) out[o] += static_cast<scalar_t>((1 - fx) * (1 - fy) * gi);
+            if (m & 2) out[o + 1] += static_cast<scalar_t>(fx * (1 - fy) * gi);
+            if (m & 4) out[o + s.w] += static_cast<scalar_t>((1 - fx) * fy * gi);
+            if (m & 8) out[o + s.w + 1] += static_cast<scalar_t>(fx * fy * gi);
           }
         }
       }
@@ -188,11 +333,11 @@ void warp_backward_kernel(const at::Tensor& grad_warped, const at::Tensor& src, 
 
 // Per-thread scratch buffers reused across tiles and calls: tile buffers are large enough that a
 // fresh allocation per tile would go through mmap/munmap and page faults every time.
-enum class Scratch { kWarped, kMoments };
+enum class Scratch { kWarped, kMoments, kSums };
 
 template <typename scalar_t>
 scalar_t* scratch(Scratch slot, size_t n) {
-  thread_local std::vector<scalar_t> buffers[2];
+  thread_local std::vector<scalar_t> buffers[3];
   auto& buffer = buffers[static_cast<int>(slot)];
   if (buffer.size() < n) buffer.resize(n);
   return buffer.data();
@@ -211,28 +356,61 @@ WarpedRows<scalar_t> warp_rows(const Camera<geom_t>& cam, const Shape& s, int64_
                                const scalar_t* src, const scalar_t* depth, scalar_t* valid = nullptr,
                                int64_t valid_lo = 0, int64_t valid_hi = 0) {
   WarpedRows<scalar_t> rows{lo, hi, s.c, s.w, scratch<scalar_t>(Scratch::kWarped, (hi - lo) * s.c * s.w)};
-  std::vector<geom_t> u(s.w), v(s.w);
-  std::vector<char> front(s.w);
+  RowBuffers r(s.w);
   for (int64_t y = lo; y < hi; ++y)
     warp_row(cam, s, b, y, src, depth, rows.data + (y - lo) * s.c * s.w, s.w,
-             (valid != nullptr && y >= valid_lo && y < valid_hi) ? valid + (b * s.h + y) * s.w : nullptr, u, v, front);
+             (valid != nullptr && y >= valid_lo && y < valid_hi) ? valid + (b * s.h + y) * s.w : nullptr, r);
   return rows;
 }
 
-// Gathers the reflection-padded 3x3 windows of warped (x9) and target (y9) around (y, x).
+// The five raw 3x3 window sums (x, y, x^2, y^2, xy; x = warped, y = target) of one channel for
+// window rows [wlo, whi), reflection-padded, computed separably: horizontal 3-tap sums of every
+// warped row in [lo, hi) (which must contain the reflected neighbours), then vertical sums.
+// Layout: sums[((row - wlo) * 5 + k) * w + x].
 template <typename scalar_t>
-void gather_windows(const WarpedRows<scalar_t>& rows, const scalar_t* target_plane, const Shape& s, int64_t ch,
-                    int64_t y, int64_t x, scalar_t x9[9], scalar_t y9[9]) {
-  int k = 0;
-  for (int64_t dy = -1; dy <= 1; ++dy) {
-    const int64_t ry = reflect(y + dy, s.h);
-    const scalar_t* wrow = rows.at(ry, ch);
-    for (int64_t dx = -1; dx <= 1; ++dx, ++k) {
-      const int64_t rx = reflect(x + dx, s.w);
-      x9[k] = wrow[rx];
-      y9[k] = target_plane[ry * s.w + rx];
+void window_sums(const WarpedRows<scalar_t>& rows, const scalar_t* target_plane, const Shape& s, int64_t ch,
+                 int64_t wlo, int64_t whi, scalar_t* sums) {
+  const int64_t w = s.w, n_rows = rows.hi - rows.lo;
+  scalar_t* hsum = scratch<scalar_t>(Scratch::kSums, n_rows * 5 * w);
+  std::vector<scalar_t> q(5 * w);
+  for (int64_t y = rows.lo; y < rows.hi; ++y) {
+    const scalar_t *xr = rows.at(y, ch), *yr = target_plane + y * w;
+    scalar_t *qx = q.data(), *qy = qx + w, *qxx = qy + w, *qyy = qxx + w, *qxy = qyy + w;
+    for (int64_t x = 0; x < w; ++x) {
+      qx[x] = xr[x];
+      qy[x] = yr[x];
+      qxx[x] = xr[x] * xr[x];
+      qyy[x] = yr[x] * yr[x];
+      qxy[x] = xr[x] * yr[x];
+    }
+    for (int k = 0; k < 5; ++k) {
+      const scalar_t* a = q.data() + k * w;
+      scalar_t* out = hsum + ((y - rows.lo) * 5 + k) * w;
+      for (int64_t x = 1; x < w - 1; ++x) out[x] = a[x - 1] + a[x] + a[x + 1];
+      out[0] = a[1] + a[0] + a[1];
+      out[w - 1] = a[w - 2] + a[w - 1] + a[w - 2];
     }
   }
+  for (int64_t y = wlo; y < whi; ++y) {
+    const int64_t up = reflect(y - 1, s.h) - rows.lo, mid = y - rows.lo, down = reflect(y + 1, s.h) - rows.lo;
+    for (int k = 0; k < 5; ++k) {
+      const scalar_t *a = hsum + (up * 5 + k) * w, *m = hsum + (mid * 5 + k) * w, *d = hsum + (down * 5 + k) * w;
+      scalar_t* out = sums + ((y - wlo) * 5 + k) * w;
+      for (int64_t x = 0; x < w; ++x) out[x] = a[x] + m[x] + d[x];
+    }
+  }
+}
+
+template <typename scalar_t>
+SsimStats<scalar_t> stats_at(const scalar_t* sums_row, int64_t w, int64_t x) {
+  const scalar_t ninth = scalar_t(1) / scalar_t(9);
+  SsimStats<scalar_t> st;
+  st.mu_x = sums_row[x] * ninth;
+  st.mu_y = sums_row[w + x] * ninth;
+  st.sigma_x = sums_row[2 * w + x] * ninth - st.mu_x * st.mu_x;
+  st.sigma_y = sums_row[3 * w + x] * ninth - st.mu_y * st.mu_y;
+  st.sigma_xy = sums_row[4 * w + x] * ninth - st.mu_x * st.mu_y;
+  return st;
 }
 
 template <typename scalar_t>
@@ -249,19 +427,23 @@ void photometric_kernel(const at::Tensor& target, const at::Tensor& src, const a
     // at the image border stays inside [lo, hi).
     const auto rows = warp_rows(cam, s, b, std::max<int64_t>(r0 - 1, 0), std::min(r1 + 1, s.h), src_p, depth_p,
                                 valid_p, r0, r1);
-    scalar_t x9[9], y9[9];
-    for (int64_t y = r0; y < r1; ++y) {
-      for (int64_t x = 0; x < s.w; ++x) {
-        scalar_t total = 0;
-        for (int64_t c = 0; c < s.c; ++c) {
-          const scalar_t* tgt = tgt_p + (b * s.c + c) * s.plane();
-          gather_windows(rows, tgt, s, c, y, x, x9, y9);
-          const scalar_t e = clamp01(ssim_half_dissimilarity(ssim_stats(x9, y9)));
-          total += w_ssim * e + w_l1 * std::abs(y9[4] - x9[4]);
+    scalar_t* sums = scratch<scalar_t>(Scratch::kMoments, (r1 - r0) * 5 * s.w);
+    scalar_t* total = err_p + (b * s.h + r0) * s.w;  // accumulated over channels in place
+    std::fill(total, total + (r1 - r0) * s.w, scalar_t(0));
+    for (int64_t c = 0; c < s.c; ++c) {
+      const scalar_t* tgt = tgt_p + (b * s.c + c) * s.plane();
+      window_sums(rows, tgt, s, c, r0, r1, sums);
+      for (int64_t y = r0; y < r1; ++y) {
+        const scalar_t *sums_row = sums + (y - r0) * 5 * s.w, *wrow = rows.at(y, c), *trow = tgt + y * s.w;
+        scalar_t* out = total + (y - r0) * s.w;
+        for (int64_t x = 0; x < s.w; ++x) {
+          const scalar_t e = clamp01(ssim_half_dissimilarity(stats_at(sums_row, s.w, x)));
+          out[x] += w_ssim * e + w_l1 * std::abs(trow[x] - wrow[x]);
         }
-        err_p[(b * s.h + y) * s.w + x] = total / scalar_t(s.c);
       }
     }
+    const scalar_t inv_c = scalar_t(1) / scalar_t(s.c);
+    for (int64_t i = 0; i < (r1 - r0) * s.w; ++i) total[i] *= inv_c;
   });
 }
 
@@ -282,19 +464,24 @@ void photometric_grad_warped_kernel(const at::Tensor& grad_error, const at::Tens
     const auto cam = camera_of(K_p, T_p, b);
     const auto rows = warp_rows(cam, s, b, std::max<int64_t>(r0 - 2, 0), std::min(r1 + 2, s.h), src_p, depth_p);
     const int64_t clo = std::max<int64_t>(r0 - 1, 0), chi = std::min(r1 + 1, s.h);
-    // coef[((row - clo) * C + c) * 5 + k][x]: the five moment gradients of each window.
+    // coef[((row - clo) * C + c) * 5 + k][x]: the five moment gradients of each window; the window
+    // sums of one channel are computed into the same slots first and overwritten row by row.
     scalar_t* coef = scratch<scalar_t>(Scratch::kMoments, (chi - clo) * s.c * 5 * s.w);
-    scalar_t x9[9], y9[9], m[5];
-    for (int64_t y = clo; y < chi; ++y)
-      for (int64_t c = 0; c < s.c; ++c) {
-        const scalar_t* tgt = tgt_p + (b * s.c + c) * s.plane();
+    std::vector<scalar_t> sums((chi - clo) * 5 * s.w);
+    scalar_t m[5];
+    for (int64_t c = 0; c < s.c; ++c) {
+      const scalar_t* tgt = tgt_p + (b * s.c + c) * s.plane();
+      window_sums(rows, tgt, s, c, clo, chi, sums.data());
+      for (int64_t y = clo; y < chi; ++y) {
+        const scalar_t* sums_row = sums.data() + (y - clo) * 5 * s.w;
+        const scalar_t* ge_row = ge_p + (b * s.h + y) * s.w;
         scalar_t* out = coef + ((y - clo) * s.c + c) * 5 * s.w;
         for (int64_t x = 0; x < s.w; ++x) {
-          gather_windows(rows, tgt, s, c, y, x, x9, y9);
-          ssim_moment_grads(ssim_stats(x9, y9), w_ssim * ge_p[(b * s.h + y) * s.w + x], m);
+          ssim_moment_grads(stats_at(sums_row, s.w, x), w_ssim * ge_row[x], m);
           for (int k = 0; k < 5; ++k) out[k * s.w + x] = m[k];
         }
       }
+    }
     // The adjoint of the reflected 3x3 box filter, separably: rows into `vert`, then columns
     // into `both` (interior x gets x-1, x, x+1; reflection adds column 0 to 1 and W-1 to W-2).
     std::vector<scalar_t> vert(5 * s.w), both(5 * s.w);
