@@ -7,6 +7,10 @@ Observers (one per activation tensor), all fed |x|:
 - ``minmax``: the largest |x| seen. Exact for the calibration set, sensitive to single outliers.
 - ``entropy``: TensorRT's calibrator: a 2048-bin histogram of |x|; the threshold (>= 128 bins)
   whose 128-level quantised distribution has the smallest KL divergence from the clipped one.
+  The first bin is given its neighbour's count first, as NVIDIA's reference implementation does:
+  after a ReLU half of the values or more are exact zeros, and that spike, not the shape of the
+  nonzero values, would otherwise decide the threshold (on the demo network it clipped 7-14 % of
+  the values of some tensors at 0.12-0.2x their maximum, and AbsRel rose 8 %).
 - ``percentile``: the given percentile of |x| (99.99 by default).
 """
 from __future__ import annotations
@@ -85,7 +89,8 @@ class EntropyObserver(HistogramObserver):
     """amax minimising KL(P || Q) between the clipped histogram P and its 128-level quantisation Q."""
 
     def amax(self) -> float:
-        hist = self.hist
+        hist = self.hist.copy()
+        hist[0] = hist[1]  # the zeros a ReLU makes (see the module docstring)
         if hist.sum() == 0:
             return 0.0
         nonzero = np.nonzero(hist)[0]

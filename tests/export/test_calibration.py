@@ -58,6 +58,17 @@ def test_entropy_keeps_a_bounded_distribution_whole():
     assert obs.amax() > 0.9
 
 
+def test_entropy_ignores_the_zeros_of_a_relu():
+    """After a ReLU most values are exact zeros; that spike must not pull the threshold down."""
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.normal(0, 1, 200_000), 0.0)
+    x[rng.random(x.size) < 0.2] = 0.0  # 60 % zeros, as after the demo network's ReLUs
+    obs = EntropyObserver()
+    obs.observe(x)
+    assert obs.amax() > 2.5  # the spike alone chose 0.58 (11 % of the values clipped)
+    assert (x > obs.amax()).mean() < 1e-3
+
+
 def test_unknown_method_and_bad_percentile():
     with pytest.raises(ExportError, match="unknown calibration method"):
         make_observer("kl")

@@ -75,6 +75,18 @@ def test_int8_close_to_fp32(fp32_onnx, int8_onnx, synthetic_set):
     assert "held-out AbsRel" in int8_onnx[1].summary()
 
 
+def test_entropy_calibration_is_as_close_to_fp32_as_minmax(fp32_onnx, synthetic_set, tmp_path):
+    """Entropy may clip outliers, but must not clip the bulk of a tensor (it did after every ReLU)."""
+    images = synthetic_set[0]
+    ref = run_onnx(ort_session(fp32_onnx[0]), images)
+    error = {}
+    for method in ("minmax", "entropy"):
+        out = tmp_path / f"{method}.onnx"
+        quantize_int8(fp32_onnx[0], out, calibration_images=images, method=method)
+        error[method] = float(np.mean(np.abs(run_onnx(ort_session(out), images) - ref) / ref))
+    assert error["entropy"] < 3 * error["minmax"]  # was 11x
+
+
 def test_methods_give_different_ranges(fp32_onnx, synthetic_set, tmp_path):
     images = synthetic_set[0][:2]
     scales = {}
