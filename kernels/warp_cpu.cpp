@@ -468,7 +468,6 @@ void photometric_grad_warped_kernel(const at::Tensor& grad_error, const at::Tens
     // sums of one channel are computed into the same slots first and overwritten row by row.
     scalar_t* coef = scratch<scalar_t>(Scratch::kMoments, (chi - clo) * s.c * 5 * s.w);
     std::vector<scalar_t> sums((chi - clo) * 5 * s.w);
-    scalar_t m[5];
     for (int64_t c = 0; c < s.c; ++c) {
       const scalar_t* tgt = tgt_p + (b * s.c + c) * s.plane();
       window_sums(rows, tgt, s, c, clo, chi, sums.data());
@@ -476,9 +475,15 @@ void photometric_grad_warped_kernel(const at::Tensor& grad_error, const at::Tens
         const scalar_t* sums_row = sums.data() + (y - clo) * 5 * s.w;
         const scalar_t* ge_row = ge_p + (b * s.h + y) * s.w;
         scalar_t* out = coef + ((y - clo) * s.c + c) * 5 * s.w;
+        scalar_t *o0 = out, *o1 = o0 + s.w, *o2 = o1 + s.w, *o3 = o2 + s.w, *o4 = o3 + s.w;
         for (int64_t x = 0; x < s.w; ++x) {
+          scalar_t m[5];
           ssim_moment_grads(stats_at(sums_row, s.w, x), w_ssim * ge_row[x], m);
-          for (int k = 0; k < 5; ++k) out[k * s.w + x] = m[k];
+          o0[x] = m[0];
+          o1[x] = m[1];
+          o2[x] = m[2];
+          o3[x] = m[3];
+          o4[x] = m[4];
         }
       }
     }

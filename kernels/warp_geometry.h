@@ -239,14 +239,16 @@ EDGEDEPTH_HD void ssim_moment_grads(const SsimStats<acc_t>& s, acc_t g, acc_t co
   const acc_t c1 = static_cast<acc_t>(kSsimC1), c2 = static_cast<acc_t>(kSsimC2);
   const acc_t a1 = 2 * s.mu_x * s.mu_y + c1, a2 = 2 * s.sigma_xy + c2;
   const acc_t b1 = s.mu_x * s.mu_x + s.mu_y * s.mu_y + c1, b2 = s.sigma_x + s.sigma_y + c2;
-  const acc_t den = b1 * b2, ratio = a1 * a2 / den;
+  // One division per window: every quotient below shares the denominator.
+  const acc_t inv_den = acc_t(1) / (b1 * b2), ratio = a1 * a2 * inv_den;
   const acc_t e = (1 - ratio) / 2;
-  // torch.clamp passes the gradient where min <= e <= max, boundaries included.
-  const acc_t g_ratio = (e >= 0 && e <= 1) ? -g / 2 / 9 : acc_t(0);
-  const acc_t d_mu_x = (2 * s.mu_y * a2 - ratio * 2 * s.mu_x * b2) / den;
-  const acc_t d_mu_y = (2 * s.mu_x * a2 - ratio * 2 * s.mu_y * b2) / den;
-  const acc_t d_sigma = -ratio * b1 / den;  // same for sigma_x and sigma_y
-  const acc_t d_sigma_xy = 2 * a1 / den;
+  // torch.clamp passes the gradient where min <= e <= max, boundaries included (& rather than
+  // && keeps the CPU loop branch-free, so it vectorises).
+  const acc_t g_ratio = ((e >= 0) & (e <= 1)) ? -g / 2 / 9 : acc_t(0);
+  const acc_t d_mu_x = (2 * s.mu_y * a2 - ratio * 2 * s.mu_x * b2) * inv_den;
+  const acc_t d_mu_y = (2 * s.mu_x * a2 - ratio * 2 * s.mu_y * b2) * inv_den;
+  const acc_t d_sigma = -ratio * b1 * inv_den;  // same for sigma_x and sigma_y
+  const acc_t d_sigma_xy = 2 * a1 * inv_den;
   coef[0] = g_ratio * (d_mu_x - 2 * s.mu_x * d_sigma - s.mu_y * d_sigma_xy);
   coef[1] = g_ratio * d_sigma;
   coef[2] = g_ratio * d_sigma_xy;
