@@ -60,12 +60,12 @@ def head_nodes(graph, *, with_conv: bool = False) -> set[str]:
     names = {sigmoid.name} | _descendants(graph, sigmoid)
     if with_conv:
         producers = producers_of(graph)
-        node = producers.get(sigmoid.input[0])
-        while node is not None and node.op_type in ("Conv", "Pad"):
-            names.add(node.name)
-            if node.op_type == "Conv":
-                break
-            node = producers.get(node.input[0])
+        conv = producers.get(sigmoid.input[0])
+        if conv is not None and conv.op_type == "Conv":
+            names.add(conv.name)
+            pad = producers.get(conv.input[0])
+            if pad is not None and pad.op_type == "Pad":  # else the float conv reads an INT8 Pad output
+                names.add(pad.name)
     return names
 
 

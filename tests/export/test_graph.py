@@ -30,3 +30,12 @@ def test_head_is_the_last_sigmoid_and_after():
     g = _graph(nodes)
     assert head_nodes(g) == {"sig", "mul", "rec"}
     assert head_nodes(g, with_conv=True) == {"head_conv", "sig", "mul", "rec"}
+
+
+def test_head_with_conv_includes_the_pad_feeding_it():
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["p"], name="head_pad", mode="edge"),
+        helper.make_node("Conv", ["p", "w"], ["c"], name="head_conv"),
+        helper.make_node("Sigmoid", ["c"], ["y"], name="sig"),
+    ]
+    assert head_nodes(_graph(nodes), with_conv=True) == {"head_pad", "head_conv", "sig"}

@@ -49,6 +49,8 @@ def test_depth_head_stays_float(int8_onnx):
     sigmoid = next(n for n in model.graph.node if n.op_type == "Sigmoid")
     head_conv = producers[sigmoid.input[0]]
     assert head_conv.op_type == "Conv" and head_conv.input[1] in inits  # float weight, no DequantizeLinear
+    pad = producers[head_conv.input[0]]
+    assert pad.op_type == "Pad" and producers[pad.input[0]].op_type != "DequantizeLinear"  # float input too
     assert head_conv.name in report.head and sigmoid.name in report.head
 
 
