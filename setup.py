@@ -32,6 +32,11 @@ def _want_cuda(torch) -> bool:
     return has_nvcc and torch.cuda.is_available()
 
 
+def _float_geometry_flag() -> list[str]:
+    """EDGEDEPTH_CUDA_FLOAT_GEOMETRY=1: float32 geometry on CUDA (faster where FP64 is slow, e.g. Jetson)."""
+    return ["-DEDGEDEPTH_CUDA_FLOAT_GEOMETRY"] if os.environ.get("EDGEDEPTH_CUDA_FLOAT_GEOMETRY") == "1" else []
+
+
 def _extensions():
     try:
         import torch
@@ -53,7 +58,7 @@ def _extensions():
         ext = CUDAExtension(
             "edgedepth.lib._C",
             sources + [f"{KERNELS}/warp_cuda.cu"],
-            extra_compile_args={"cxx": cxx, "nvcc": ["-O3"]},
+            extra_compile_args={"cxx": cxx, "nvcc": ["-O3"] + _float_geometry_flag()},
         )
     else:
         print("edgedepth: building the CPU operators (CUDA skipped: no GPU, no nvcc, CPU torch, or EDGEDEPTH_BUILD_CUDA=0)")
