@@ -75,66 +75,91 @@ RowGeometry row_geometry(const Camera<geom_t>& cam, int64_t y) {
   return g;
 }
 
-// One target row's projection and bilinear footprint, structure of arrays. mask bit k says that
-// corner k (nw, ne, sw, se) lies inside the source image; off is the nw corner's offset (it may be
-// outside the image when that corner is masked out; only masked-in corners are ever read).
+// One target row's projection and bilinear footprint, structure of arrays. mask says which of the
+// corners (bit k: nw, ne, sw, se) lie inside the source image; (x0, y0) is the nw corner (it may be
+// outside the image when that corner is masked out; only masked-in corners are ever read). Flags
+// and indices are stored as (integer-valued) doubles and the pointers are __restrict, so that GCC
+// vectorises both loops of project_row (mixed element widths or possible aliasing stop it).
 struct RowBuffers {
-  std::vector<geom_t> u, v, inv_z, fx, fy, gu, gv;
-  std::vector<int64_t> off;
-  std::vector<uint8_t> front, z_clamped, mask;
+  std::vector<geom_t> xs, d, u, v, inv_z, z_clamped, sz, fx, fy, gu, gv, x0, y0, mask;
   explicit RowBuffers(int64_t w)
-      : u(w), v(w), inv_z(w), fx(w), fy(w), gu(w), gv(w), off(w), front(w), z_clamped(w), mask(w) {}
+      : xs(w), d(w), u(w), v(w), inv_z(w), z_clamped(w), sz(w), fx(w), fy(w), gu(w), gv(w), x0(w), y0(w), mask(w) {
+    for (int64_t x = 0; x < w; ++x) xs[x] = geom_t(x);  // int64 -> double does not vectorise before AVX-512
+  }
+  bool front(int64_t x) const { return sz[x] > geom_t(kDepthEps); }
+  int corners(int64_t x) const { return static_cast<int>(mask[x]); }
+  int64_t offset(int64_t x, int64_t w) const { return static_cast<int64_t>(y0[x]) * w + static_cast<int64_t>(x0[x]); }
 };
 
-template <typename scalar_t>
-void project_row(const RowGeometry& g, const scalar_t* depth_row, int64_t h, int64_t w, RowBuffers& r) {
+// The two loops of project_row, as functions of __restrict pointers: GCC vectorises them only in
+// this form (inlined into project_row, with the same pointers as locals, it does not).
+void project_affine(const RowGeometry& g, int64_t w, const geom_t* __restrict xs, const geom_t* __restrict dd,
+                    geom_t* __restrict u, geom_t* __restrict v, geom_t* __restrict inv_z, geom_t* __restrict zc,
+                    geom_t* __restrict szs) {
   const geom_t eps = geom_t(kDepthEps);
-  geom_t *u = r.u.data(), *v = r.v.data(), *inv_z = r.inv_z.data();
-  uint8_t *front = r.front.data(), *zc = r.z_clamped.data();
-  for (int64_t x = 0; x < w; ++x) {  // straight-line arithmetic: vectorised
-    const geom_t X = geom_t(x), d = geom_t(depth_row[x]);
-    const geom_t px = d * (g.a[0] + X * g.b[0]) + g.c[0];
-    const geom_t py = d * (g.a[1] + X * g.b[1]) + g.c[1];
-    const geom_t pz = d * (g.a[2] + X * g.b[2]) + g.c[2];
-    const geom_t sz = d * (g.sa + X * g.sb) + g.sc;
+  const geom_t a0 = g.a[0], a1 = g.a[1], a2 = g.a[2], b0 = g.b[0], b1 = g.b[1], b2 = g.b[2];
+  const geom_t c0 = g.c[0], c1 = g.c[1], c2 = g.c[2], sa = g.sa, sb = g.sb, sc = g.sc;
+  for (int64_t x = 0; x < w; ++x) {
+    const geom_t X = xs[x], d = dd[x];
+    const geom_t px = d * (a0 + X * b0) + c0;
+    const geom_t py = d * (a1 + X * b1) + c1;
+    const geom_t pz = d * (a2 + X * b2) + c2;
     const bool clamped = std::fabs(pz) < eps;
     const geom_t inv = geom_t(1) / (clamped ? eps : pz);
     u[x] = px * inv;
     v[x] = py * inv;
     inv_z[x] = inv;
-    zc[x] = clamped;
-    front[x] = sz > eps;
+    zc[x] = clamped ? geom_t(1) : geom_t(0);
+    szs[x] = d * (sa + X * sb) + sc;
   }
-  // align_corners=True maps u to u again, except that a one-pixel-wide axis always samples 0.
-  // Clamp before the integer cast so far-away points cannot overflow it; they stay outside.
-  const geom_t lim = geom_t(4) * geom_t(w + h + 4);
-  geom_t *fx = r.fx.data(), *fy = r.fy.data();
-  int64_t* off = r.off.data();
-  uint8_t* mask = r.mask.data();
+}
+
+// align_corners=True maps u to u again, except that a one-pixel-wide axis always samples 0.
+// Clamp to +-lim (an integer) before the integer conversion so far-away points cannot overflow
+// it; they stay outside. floor = truncation, minus one for negative fractions.
+void footprint_row(int64_t h, int64_t w, const geom_t* __restrict u, const geom_t* __restrict v,
+                   const geom_t* __restrict szs, geom_t* __restrict fx, geom_t* __restrict fy,
+                   geom_t* __restrict x0s, geom_t* __restrict y0s, geom_t* __restrict mask) {
+  const geom_t eps = geom_t(kDepthEps);
+  const geom_t lim = geom_t(4) * geom_t(w + h + 4), W = geom_t(w), H = geom_t(h);
+  const bool wide = w > 1, tall = h > 1;
   for (int64_t x = 0; x < w; ++x) {
-    const bool f = front[x];
-    const geom_t ix = (w > 1 && f) ? u[x] : geom_t(0), iy = (h > 1 && f) ? v[x] : geom_t(0);
-    const geom_t fx0 = std::floor(ix), fy0 = std::floor(iy);
-    fx[x] = ix - fx0;
-    fy[x] = iy - fy0;
-    const int64_t x0 = static_cast<int64_t>(std::min(std::max(fx0, -lim), lim));
-    const int64_t y0 = static_cast<int64_t>(std::min(std::max(fy0, -lim), lim));
-    const bool in_x0 = x0 >= 0 && x0 < w, in_x1 = x0 + 1 >= 0 && x0 + 1 < w;
-    const bool in_y0 = y0 >= 0 && y0 < h, in_y1 = y0 + 1 >= 0 && y0 + 1 < h;
-    mask[x] = f ? uint8_t((in_x0 && in_y0) | ((in_x1 && in_y0) << 1) | ((in_x0 && in_y1) << 2) |
-                          ((in_x1 && in_y1) << 3))
-                : uint8_t(0);
-    off[x] = y0 * w + x0;
+    const bool f = szs[x] > eps;
+    const geom_t ux = u[x], vx = v[x];  // loaded unconditionally: a conditional load would branch
+    const geom_t ix = (wide & f) ? ux : geom_t(0), iy = (tall & f) ? vx : geom_t(0);
+    const geom_t lx = ix < -lim ? -lim : ix, ly = iy < -lim ? -lim : iy;
+    const geom_t cx = lx > lim ? lim : lx, cy = ly > lim ? lim : ly;
+    const geom_t tx = geom_t(static_cast<int32_t>(cx)), ty = geom_t(static_cast<int32_t>(cy));
+    const geom_t x0 = cx < tx ? tx - 1 : tx, y0 = cy < ty ? ty - 1 : ty;
+    fx[x] = ix - x0;
+    fy[x] = iy - y0;
+    x0s[x] = x0;
+    y0s[x] = y0;
+    // bitwise & on the comparisons: && would branch
+    const bool in_x0 = (x0 >= 0) & (x0 < W), in_x1 = (x0 >= -1) & (x0 + 1 < W);
+    const bool in_y0 = (y0 >= 0) & (y0 < H), in_y1 = (y0 >= -1) & (y0 + 1 < H);
+    const geom_t m = ((in_x0 & in_y0) ? geom_t(1) : geom_t(0)) + ((in_x1 & in_y0) ? geom_t(2) : geom_t(0)) +
+                     ((in_x0 & in_y1) ? geom_t(4) : geom_t(0)) + ((in_x1 & in_y1) ? geom_t(8) : geom_t(0));
+    mask[x] = f ? m : geom_t(0);
   }
+}
+
+template <typename scalar_t>
+void project_row(const RowGeometry& g, const scalar_t* depth_row, int64_t h, int64_t w, RowBuffers& r) {
+  geom_t* dd = r.d.data();
+  for (int64_t x = 0; x < w; ++x) dd[x] = geom_t(depth_row[x]);
+  project_affine(g, w, r.xs.data(), dd, r.u.data(), r.v.data(), r.inv_z.data(), r.z_clamped.data(), r.sz.data());
+  footprint_row(h, w, r.u.data(), r.v.data(), r.sz.data(), r.fx.data(), r.fy.data(), r.x0.data(), r.y0.data(),
+                r.mask.data());
 }
 
 // Bilinear sample of one channel plane at every pixel of the row (zero padding).
 template <typename scalar_t>
 void sample_row(const RowBuffers& r, const scalar_t* plane, int64_t w, scalar_t* out) {
   for (int64_t x = 0; x < w; ++x) {
-    const uint8_t m = r.mask[x];
+    const int m = r.corners(x);
     const geom_t fx = r.fx[x], fy = r.fy[x];
-    const scalar_t* p = plane + r.off[x];
+    const scalar_t* p = plane + r.offset(x, w);
     geom_t value = 0;
     if (m == 15) {
       value = (1 - fx) * (1 - fy) * geom_t(p[0]) + fx * (1 - fy) * geom_t(p[1]) + (1 - fx) * fy * geom_t(p[w]) +
@@ -160,7 +185,7 @@ void warp_row(const Camera<geom_t>& cam, const Shape& s, int64_t b, int64_t y, c
   if (valid_row != nullptr) {
     const geom_t umax = geom_t(s.w - 1), vmax = geom_t(s.h - 1);
     for (int64_t x = 0; x < s.w; ++x)
-      valid_row[x] = (r.front[x] && r.u[x] >= 0 && r.u[x] <= umax && r.v[x] >= 0 && r.v[x] <= vmax);
+      valid_row[x] = (r.front(x) && r.u[x] >= 0 && r.u[x] <= umax && r.v[x] >= 0 && r.v[x] <= vmax);
   }
 }
 
@@ -205,10 +230,10 @@ void backprop_samples_row(RowBuffers& r, const Shape& s, int64_t y, const scalar
     const scalar_t* g_row = g_b + c * s.plane() + y * w;
     scalar_t* gs = gs_b != nullptr ? gs_b + c * s.plane() : nullptr;
     for (int64_t x = 0; x < w; ++x) {
-      const uint8_t m = r.mask[x];
+      const int m = r.corners(x);
       if (m == 0) continue;
       const geom_t g = g_row[x], fx = r.fx[x], fy = r.fy[x];
-      const int64_t o = r.off[x];
+      const int64_t o = r.offset(x, w);
       const geom_t s0 = (m & 1) ? geom_t(plane[o]) : 0, s1 = (m & 2) ? geom_t(plane[o + 1]) : 0;
       const geom_t s2 = (m & 4) ? geom_t(plane[o + w]) : 0, s3 = (m & 8) ? geom_t(plane[o + w + 1]) : 0;
       r.gu[x] += g * ((1 - fy) * (s1 - s0) + fy * (s3 - s2));
@@ -231,13 +256,13 @@ void chain_row(const Camera<geom_t>& cam, const RowGeometry& g, const RowBuffers
   const geom_t* K = cam.K;
   const geom_t* T = cam.T;
   for (int64_t x = 0; x < s.w; ++x) {
-    if (!r.front[x]) {
+    if (!r.front(x)) {
       grad_depth_row[x] = 0;
       continue;
     }
     const geom_t gu = s.w > 1 ? r.gu[x] : geom_t(0), gv = s.h > 1 ? r.gv[x] : geom_t(0);
     const geom_t inv = r.inv_z[x];
-    const geom_t gp[3] = {gu * inv, gv * inv, r.z_clamped[x] ? geom_t(0) : -(gu * r.u[x] + gv * r.v[x]) * inv};
+    const geom_t gp[3] = {gu * inv, gv * inv, r.z_clamped[x] != 0 ? geom_t(0) : -(gu * r.u[x] + gv * r.v[x]) * inv};
     const geom_t d = geom_t(depth_row[x]), X = geom_t(x);
     geom_t gsrc[3], ray[3];
     for (int j = 0; j < 3; ++j) {
@@ -309,10 +334,10 @@ void warp_backward_kernel(const at::Tensor& grad_warped, const at::Tensor& src, 
           project_row(row_geometry(cam, y), depth_p + (b * s.h + y) * s.w, s.h, s.w, r);
           const scalar_t* g_row = g + y * s.w;
           for (int64_t x = 0; x < s.w; ++x) {
-            const uint8_t m = r.mask[x];
+            const int m = r.corners(x);
             if (m == 0) continue;
             const geom_t gi = g_row[x], fx = r.fx[x], fy = r.fy[x];
-            const int64_t o = r.off[x];
+            const int64_t o = r.offset(x, s.w);
             if (m & 1) out[o] += static_cast<scalar_t>((1 - fx) * (1 - fy) * gi);
             if (m & 2) out[o + 1] += static_cast<scalar_t>(fx * (1 - fy) * gi);
             if (m & 4) out[o + s.w] += static_cast<scalar_t>((1 - fx) * fy * gi);
