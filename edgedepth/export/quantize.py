@@ -4,11 +4,11 @@ Ranges come from our observers (edgedepth.export.calibration); ONNX Runtime's QD
 inserts the QuantizeLinear/DequantizeLinear pairs, so the result is the standard QDQ layout that
 ONNX Runtime CPU fuses into QLinearConv and TensorRT reads as explicit quantization.
 Zero points are all 0 and every Q/DQ is int8 (checked before writing; biases stay float).
-On x86 without VNNI, ONNX Runtime converts int8 Q/DQ pairs to uint8 and fuses a conv only when
-both sides converted; a Q read by several DQs (a ResNet block input feeding conv1 and the
-residual branch) is not converted, so those convs stay float there (the benchmark reports the
-count; duplicating the Q does not help, ORT's common-subexpression pass merges them again). The depth head (last conv, sigmoid, depth
-conversion) stays in float; the sensitivity pass may keep more layers in float.
+ONNX Runtime on x86 converts int8 Q/DQ pairs to uint8 (zero point 128) before fusing them into
+QLinearConv, also on CPUs with VNNI, and converts a Q only when one DQ reads it; so every consumer
+of a tensor gets its own pair with its own scale initializers (_unshare_scales). The depth head
+(the Pad and conv before the sigmoid, the sigmoid, the depth conversion) stays in float; the
+sensitivity pass may keep more nodes in float.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from edgedepth.errors import ExportError
 from edgedepth.export.calibration import activation_ranges, as_image_array
-from edgedepth.export.graph import head_nodes, topological_sort
+from edgedepth.export.graph import consumers_of, head_nodes, topological_sort
 from edgedepth.export.onnx_export import set_metadata
 from edgedepth.export.verify import depth_accuracy, load_onnx, ort_session, run_onnx
 from edgedepth.utils.io import atomic_write_bytes
@@ -75,7 +75,6 @@ def build_qdq(model, ranges: dict[str, float], *, per_channel: bool = True, excl
 
     from onnxruntime.quantization import QuantType
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
-    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
     quantizer = QDQQuantizer(
         copy.deepcopy(model),
@@ -86,7 +85,7 @@ def build_qdq(model, ranges: dict[str, float], *, per_channel: bool = True, excl
         _tensors_data(ranges),
         list(only or []),
         list(exclude),
-        sorted(set(QDQRegistry) | set(QLinearOpsRegistry)),  # every op type it can quantize, as quantize_static does
+        _quantizable_op_types(),
         {
             "ActivationSymmetric": True,
             "WeightSymmetric": True,
@@ -94,12 +93,40 @@ def build_qdq(model, ranges: dict[str, float], *, per_channel: bool = True, excl
             # Float biases: TensorRT's parser refuses an int32 DequantizeLinear ("only activation types
             # allowed as input"); ORT CPU still fuses DQ-Conv-Q into QLinearConv and quantizes the bias itself.
             "QuantizeBias": False,
+            "DedicatedQDQPair": True,  # one Q/DQ pair per consumer of a tensor; see _unshare_scales
         },
     )
     quantizer.quantize_model()
     model = quantizer.model.model
+    _unshare_scales(model)
     topological_sort(model.graph)  # the quantizer appends Q/DQ nodes out of order; checker and TensorRT need order
     return model
+
+
+def _unshare_scales(model) -> None:
+    """Give every Q/DQ pair of a tensor read by several nodes its own scale and zero-point initializers.
+
+    ONNX Runtime on x86 runs a Conv as QLinearConv only after converting its int8 Q/DQ pairs to
+    uint8, which it does only for a Q read by one DQ. A ResNet block input feeds conv1 and the
+    residual Add; with one shared pair ORT gives each reader its own DQ of the one Q, and with
+    dedicated pairs that share initializers its common-subexpression pass merges the Qs again:
+    either way 11 of the 31 convs stayed float. The values are unchanged, so TensorRT reads the
+    same quantization.
+    """
+    inits = {i.name: i for i in model.graph.initializer}
+    quantizers: dict[str, list] = {}
+    for node in model.graph.node:
+        if node.op_type == "QuantizeLinear":
+            quantizers.setdefault(node.input[0], []).append(node)
+    readers = consumers_of(model.graph)
+    for nodes in quantizers.values():
+        for q in nodes[1:]:
+            for slot, suffix in ((1, "scale"), (2, "zero_point")):
+                own = model.graph.initializer.add()
+                own.CopyFrom(inits[q.input[slot]])
+                own.name = f"{q.name}_{suffix}"
+                for node in [q, *readers[q.output[0]]]:
+                    node.input[slot] = own.name
 
 
 def check_symmetric(model) -> int:
@@ -158,8 +185,10 @@ def quantize_int8(
     excluded = list(dict.fromkeys(exclude))
     report = QuantReport(path=Path(onnx_out), method=method, per_channel=per_channel, calibration_images=len(images), head=head, excluded=excluded)
 
+    shaped = _with_shapes(model)
+
     def build(extra_exclude=(), only=None):
-        return build_qdq(model, ranges, per_channel=per_channel, exclude=[*head, *excluded, *extra_exclude], only=only)
+        return build_qdq(shaped, ranges, per_channel=per_channel, exclude=[*head, *excluded, *extra_exclude], only=only)
 
     qmodel = build()
     if holdout is not None:
@@ -181,7 +210,7 @@ def quantize_int8(
         int8_err, drop = drop_of(qmodel)
         if max_accuracy_drop is not None and drop > max_accuracy_drop:
             report.sensitivity = layer_sensitivity(
-                lambda node: build(only=[node]), _convs(model, skip={*head, *excluded}), lambda m: _rel_to(fp32, m, hold_images, threads)
+                lambda node: build(only=[node]), _quantizable(model, skip={*head, *excluded}), lambda m: _rel_to(fp32, m, hold_images, threads)
             )
             qmodel, extra, int8_err, drop = greedy_exclude(build, report.sensitivity, drop_of, max_accuracy_drop)
             report.excluded = excluded + extra
@@ -206,11 +235,36 @@ def quantize_int8(
     return report
 
 
-def _convs(model, *, skip: set[str]) -> list[str]:
-    return [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in skip]
+def _with_shapes(model):
+    """``model`` with inferred shapes, marked so that ORT's quantizer does not infer them again.
+
+    It would, through a temporary file, on every build: half the time of the sensitivity pass.
+    """
+    from onnxruntime.quantization.quant_utils import save_and_reload_model_with_shape_infer
+
+    return save_and_reload_model_with_shape_infer(model)
+
+
+def _quantizable_op_types() -> list[str]:
+    """Every op type ORT's quantizer can quantize, as quantize_static uses."""
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    return sorted(set(QDQRegistry) | set(QLinearOpsRegistry))
+
+
+def _quantizable(model, *, skip: set[str]) -> list[str]:
+    """Candidates for the sensitivity pass: every node the quantizer would touch, not only convs.
+
+    Add, Concat, Resize, Pad and MaxPool get Q/DQ pairs of their own; with convs alone as candidates,
+    keeping every conv in float could not undo an error made on those tensors.
+    """
+    types = set(_quantizable_op_types())
+    return [n.name for n in model.graph.node if n.op_type in types and n.name not in skip]
 
 
 def _rel_to(fp32: np.ndarray, candidate, images: np.ndarray, threads: int | None) -> float:
     """Mean |candidate - FP32| / FP32 on ``images``: a layer's error, independent of ground truth."""
-    out = run_onnx(ort_session(candidate, threads=threads), images)
+    if not any(n.op_type == "DequantizeLinear" for n in candidate.graph.node):
+        return 0.0  # quantized alone, the node got no Q/DQ (a ReLU after a float conv): nothing to run
+    out = run_onnx(ort_session(candidate, threads=threads, optimize=False), images)  # a ranking: fake quantization will do
     return float(np.mean(np.abs(out - fp32) / np.maximum(fp32, 1e-6)))

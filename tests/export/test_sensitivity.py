@@ -55,6 +55,10 @@ def test_sensitivity_pass_on_the_depth_net(fp32_onnx, synthetic_set, tmp_path):
     report = quantize_int8(fp32_onnx[0], tmp_path / "s.onnx", calibration_images=synthetic_set[0][:2],
                            holdout=(synthetic_set[0][:1], synthetic_set[1][:1]), max_accuracy_drop=-1.0)
     assert len(report.sensitivity) >= 25
+    import onnx
+
+    op_type = {n.name: n.op_type for n in onnx.load(str(fp32_onnx[0])).graph.node}
+    assert {"Conv", "Add", "Concat", "Resize"} <= {op_type[r["node"]] for r in report.sensitivity}  # not only convs
     errors = [r["error"] for r in report.sensitivity]
     assert errors == sorted(errors, reverse=True) and errors[0] > errors[-1] >= 0
     assert report.accuracy["within_max_drop"] is False
