@@ -81,9 +81,10 @@ RowGeometry row_geometry(const Camera<geom_t>& cam, int64_t y) {
 // and indices are stored as (integer-valued) doubles and the pointers are __restrict, so that GCC
 // vectorises both loops of project_row (mixed element widths or possible aliasing stop it).
 struct RowBuffers {
-  std::vector<geom_t> xs, d, u, v, inv_z, z_clamped, sz, fx, fy, gu, gv, x0, y0, mask;
+  std::vector<geom_t> xs, d, u, v, inv_z, z_clamped, sz, fx, fy, gu, gv, x0, y0, mask, gd, gs0, gs1, gs2;
   explicit RowBuffers(int64_t w)
-      : xs(w), d(w), u(w), v(w), inv_z(w), z_clamped(w), sz(w), fx(w), fy(w), gu(w), gv(w), x0(w), y0(w), mask(w) {
+      : xs(w), d(w), u(w), v(w), inv_z(w), z_clamped(w), sz(w), fx(w), fy(w), gu(w), gv(w), x0(w), y0(w), mask(w),
+        gd(w), gs0(w), gs1(w), gs2(w) {
     for (int64_t x = 0; x < w; ++x) xs[x] = geom_t(x);  // int64 -> double does not vectorise before AVX-512
   }
   bool front(int64_t x) const { return sz[x] > geom_t(kDepthEps); }
@@ -248,36 +249,68 @@ void backprop_samples_row(RowBuffers& r, const Shape& s, int64_t y, const scalar
   }
 }
 
-// Chains d loss / d (u, v) of a row into d loss / d depth (written) and d loss / d T (added to
-// the 3x4 in gT). Points behind the camera get no gradient, as in the reference's where().
+// Chains d loss / d (u, v) of a row into d loss / d depth and the source-point gradient per pixel
+// (vectorised: selects, no branches; points behind the camera get no gradient, as in the
+// reference's where()), written to gd and gs0..2 (= K^T d loss / d projection).
+void chain_arrays(const Camera<geom_t>& cam, const RowGeometry& g, int64_t w, int64_t h, const geom_t* __restrict xs,
+                  const geom_t* __restrict gu, const geom_t* __restrict gv,
+                  const geom_t* __restrict u, const geom_t* __restrict v, const geom_t* __restrict inv_z,
+                  const geom_t* __restrict zc, const geom_t* __restrict sz, geom_t* __restrict gd,
+                  geom_t* __restrict gs0, geom_t* __restrict gs1, geom_t* __restrict gs2) {
+  const geom_t eps = geom_t(kDepthEps);
+  // A one-pixel-wide axis has no coordinate gradient (factors, not selects: keeps the loop flat).
+  const geom_t wide = w > 1 ? geom_t(1) : geom_t(0), tall = h > 1 ? geom_t(1) : geom_t(0);
+  const geom_t k0 = cam.K[0], k1 = cam.K[1], k2 = cam.K[2], k3 = cam.K[3], k4 = cam.K[4], k5 = cam.K[5];
+  const geom_t k6 = cam.K[6], k7 = cam.K[7], k8 = cam.K[8];
+  const geom_t t0 = cam.T[0], t1 = cam.T[1], t2 = cam.T[2], t4 = cam.T[4], t5 = cam.T[5], t6 = cam.T[6];
+  const geom_t t8 = cam.T[8], t9 = cam.T[9], t10 = cam.T[10];
+  const geom_t r00 = g.r0[0], r01 = g.r0[1], r02 = g.r0[2], d0 = g.dr[0], d1 = g.dr[1], d2 = g.dr[2];
+  for (int64_t x = 0; x < w; ++x) {
+    // Behind the camera: gu = gv = 0 there (no corner is sampled), so every product below is 0;
+    // the factor only makes that exact. (A select here stays a branch and stops vectorisation.)
+    const geom_t front = sz[x] > eps ? geom_t(1) : geom_t(0);
+    const geom_t gux = gu[x], gvx = gv[x], ux = u[x], vx = v[x], inv = inv_z[x], X = xs[x];
+    const geom_t a = wide * gux, c = tall * gvx;
+    const geom_t gp0 = a * inv, gp1 = c * inv, gp2 = (geom_t(1) - zc[x]) * (-(a * ux + c * vx) * inv);
+    const geom_t s0 = k0 * gp0 + k3 * gp1 + k6 * gp2;  // K^T gp
+    const geom_t s1 = k1 * gp0 + k4 * gp1 + k7 * gp2;
+    const geom_t s2 = k2 * gp0 + k5 * gp1 + k8 * gp2;
+    const geom_t p0 = t0 * s0 + t4 * s1 + t8 * s2;  // R^T (K^T gp)
+    const geom_t p1 = t1 * s0 + t5 * s1 + t9 * s2;
+    const geom_t p2 = t2 * s0 + t6 * s1 + t10 * s2;
+    const geom_t depth_grad = p0 * (r00 + X * d0) + p1 * (r01 + X * d1) + p2 * (r02 + X * d2);
+    gd[x] = front * depth_grad;
+    gs0[x] = front * s0;
+    gs1[x] = front * s1;
+    gs2[x] = front * s2;
+  }
+}
+
+// d loss / d depth of a row (written) and its d loss / d T (added to the 3x4 in gT). With
+// point = d (r0 + x dr): sum_x gsrc_i point_j = r0_j sum_x gsrc_i d + dr_j sum_x gsrc_i d x, so
+// the pose needs nine sums per row; they run in a fixed order (deterministic).
 template <typename scalar_t>
-void chain_row(const Camera<geom_t>& cam, const RowGeometry& g, const RowBuffers& r, const Shape& s,
+void chain_row(const Camera<geom_t>& cam, const RowGeometry& g, RowBuffers& r, const Shape& s,
                const scalar_t* depth_row, scalar_t* grad_depth_row, geom_t gT[12]) {
-  const geom_t* K = cam.K;
-  const geom_t* T = cam.T;
-  for (int64_t x = 0; x < s.w; ++x) {
-    if (!r.front(x)) {
-      grad_depth_row[x] = 0;
-      continue;
+  const int64_t w = s.w;
+  chain_arrays(cam, g, w, s.h, r.xs.data(), r.gu.data(), r.gv.data(), r.u.data(), r.v.data(),
+               r.inv_z.data(), r.z_clamped.data(), r.sz.data(), r.gd.data(), r.gs0.data(), r.gs1.data(),
+               r.gs2.data());
+  const geom_t* gd = r.gd.data();
+  for (int64_t x = 0; x < w; ++x) grad_depth_row[x] = static_cast<scalar_t>(gd[x]);
+  const geom_t* gs[3] = {r.gs0.data(), r.gs1.data(), r.gs2.data()};
+  const geom_t* xs = r.xs.data();
+  const geom_t* dd = r.d.data();
+  for (int i = 0; i < 3; ++i) {
+    geom_t sum_d = 0, sum_dx = 0, sum = 0;  // sum gsrc_i d, sum gsrc_i d x, sum gsrc_i
+    for (int64_t x = 0; x < w; ++x) {
+      const geom_t gi = gs[i][x], gid = gi * dd[x];
+      sum_d += gid;
+      sum_dx += gid * xs[x];
+      sum += gi;
     }
-    const geom_t gu = s.w > 1 ? r.gu[x] : geom_t(0), gv = s.h > 1 ? r.gv[x] : geom_t(0);
-    const geom_t inv = r.inv_z[x];
-    const geom_t gp[3] = {gu * inv, gv * inv, r.z_clamped[x] != 0 ? geom_t(0) : -(gu * r.u[x] + gv * r.v[x]) * inv};
-    const geom_t d = geom_t(depth_row[x]), X = geom_t(x);
-    geom_t gsrc[3], ray[3];
-    for (int j = 0; j < 3; ++j) {
-      gsrc[j] = K[j] * gp[0] + K[3 + j] * gp[1] + K[6 + j] * gp[2];
-      ray[j] = g.r0[j] + X * g.dr[j];
-    }
-    geom_t gpt[3] = {0, 0, 0};
-    for (int i = 0; i < 3; ++i) {
-      for (int j = 0; j < 3; ++j) {
-        gT[4 * i + j] += gsrc[i] * (ray[j] * d);
-        gpt[j] += T[4 * i + j] * gsrc[i];
-      }
-      gT[4 * i + 3] += gsrc[i];
-    }
-    grad_depth_row[x] = static_cast<scalar_t>(gpt[0] * ray[0] + gpt[1] * ray[1] + gpt[2] * ray[2]);
+    for (int j = 0; j < 3; ++j) gT[4 * i + j] += g.r0[j] * sum_d + g.dr[j] * sum_dx;
+    gT[4 * i + 3] += sum;
   }
 }
 
