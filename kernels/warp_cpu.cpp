@@ -175,6 +175,20 @@ void sample_row(const RowBuffers& r, const scalar_t* plane, int64_t w, scalar_t*
   }
 }
 
+// valid = in front of the source camera and inside the source image (noinline, restrict and & on
+// the comparisons so that it vectorises).
+template <typename scalar_t>
+__attribute__((noinline)) void valid_mask_row(const geom_t* __restrict u, const geom_t* __restrict v,
+                                              const geom_t* __restrict sz, int64_t h, int64_t w,
+                                              scalar_t* __restrict valid) {
+  const geom_t umax = geom_t(w - 1), vmax = geom_t(h - 1), eps = geom_t(kDepthEps);
+  for (int64_t x = 0; x < w; ++x) {
+    const geom_t ux = u[x], vx = v[x];
+    const bool inside = (sz[x] > eps) & (ux >= 0) & (ux <= umax) & (vx >= 0) & (vx <= vmax);
+    valid[x] = inside ? scalar_t(1) : scalar_t(0);
+  }
+}
+
 // Warps target row y of batch element b into out[c * out_channel_stride + x]; optionally writes
 // the valid row.
 template <typename scalar_t>
@@ -183,11 +197,7 @@ void warp_row(const Camera<geom_t>& cam, const Shape& s, int64_t b, int64_t y, c
   project_row(row_geometry(cam, y), depth + (b * s.h + y) * s.w, s.h, s.w, r);
   const scalar_t* src_b = src + b * s.c * s.plane();
   for (int64_t c = 0; c < s.c; ++c) sample_row(r, src_b + c * s.plane(), s.w, out + c * out_channel_stride);
-  if (valid_row != nullptr) {
-    const geom_t umax = geom_t(s.w - 1), vmax = geom_t(s.h - 1);
-    for (int64_t x = 0; x < s.w; ++x)
-      valid_row[x] = (r.front(x) && r.u[x] >= 0 && r.u[x] <= umax && r.v[x] >= 0 && r.v[x] <= vmax);
-  }
+  if (valid_row != nullptr) valid_mask_row(r.u.data(), r.v.data(), r.sz.data(), s.h, s.w, valid_row);
 }
 
 // Runs fn(tile, b, row_begin, row_end) over row tiles of every batch element in parallel.
@@ -421,6 +431,38 @@ WarpedRows<scalar_t> warp_rows(const Camera<geom_t>& cam, const Shape& s, int64_
   return rows;
 }
 
+// Row loops as noinline functions of __restrict pointers: GCC 12 vectorises them only in this form
+// (inlined into the tile lambdas, the same loops stay scalar; checked with -fopt-info-vec).
+
+// x, y, x^2, y^2, xy of one row (x = warped, y = target), q[k * w + x].
+template <typename scalar_t>
+__attribute__((noinline)) void pixel_moments_row(const scalar_t* __restrict xr, const scalar_t* __restrict yr,
+                                                 int64_t w, scalar_t* __restrict q) {
+  for (int64_t x = 0; x < w; ++x) {
+    q[x] = xr[x];
+    q[w + x] = yr[x];
+    q[2 * w + x] = xr[x] * xr[x];
+    q[3 * w + x] = yr[x] * yr[x];
+    q[4 * w + x] = xr[x] * yr[x];
+  }
+}
+
+// d loss / d warped (gw) and d loss / d target (gt) of one row from the gathered window-moment
+// gradients m[k * w + x] and the L1 term.
+template <typename scalar_t>
+__attribute__((noinline)) void pixel_grads_row(const scalar_t* __restrict m, const scalar_t* __restrict wrow,
+                                               const scalar_t* __restrict trow, const scalar_t* __restrict ge_row,
+                                               scalar_t w_l1, int64_t w, scalar_t* __restrict gw,
+                                               scalar_t* __restrict gt) {
+  const scalar_t *m0 = m, *m1 = m0 + w, *m2 = m1 + w, *m3 = m2 + w, *m4 = m3 + w;
+  for (int64_t x = 0; x < w; ++x) {
+    const scalar_t wv = wrow[x], tv = trow[x];
+    const scalar_t l1 = w_l1 * ge_row[x] * sign(tv - wv);
+    gw[x] = m0[x] + 2 * wv * m1[x] + tv * m2[x] - l1;
+    gt[x] = m3[x] + 2 * tv * m4[x] + wv * m2[x] + l1;
+  }
+}
+
 // The five raw 3x3 window sums (x, y, x^2, y^2, xy; x = warped, y = target) of one channel for
 // window rows [wlo, whi), reflection-padded, computed separably: horizontal 3-tap sums of every
 // warped row in [lo, hi) (which must contain the reflected neighbours), then vertical sums.
@@ -433,14 +475,7 @@ void window_sums(const WarpedRows<scalar_t>& rows, const scalar_t* target_plane,
   std::vector<scalar_t> q(5 * w);
   for (int64_t y = rows.lo; y < rows.hi; ++y) {
     const scalar_t *xr = rows.at(y, ch), *yr = target_plane + y * w;
-    scalar_t *qx = q.data(), *qy = qx + w, *qxx = qy + w, *qyy = qxx + w, *qxy = qyy + w;
-    for (int64_t x = 0; x < w; ++x) {
-      qx[x] = xr[x];
-      qy[x] = yr[x];
-      qxx[x] = xr[x] * xr[x];
-      qyy[x] = yr[x] * yr[x];
-      qxy[x] = xr[x] * yr[x];
-    }
+    pixel_moments_row(xr, yr, w, q.data());
     for (int k = 0; k < 5; ++k) {
       const scalar_t* a = q.data() + k * w;
       scalar_t* out = hsum + ((y - rows.lo) * 5 + k) * w;
@@ -471,8 +506,7 @@ SsimStats<scalar_t> stats_at(const scalar_t* sums_row, int64_t w, int64_t x) {
   return st;
 }
 
-// The five SSIM moment gradients of every window of a row, out[k * w + x] (a function of
-// __restrict pointers so that GCC vectorises it).
+// The five SSIM moment gradients of every window of a row, out[k * w + x].
 template <typename scalar_t>
 __attribute__((noinline)) void moment_grads_row(const scalar_t* __restrict sums_row, const scalar_t* __restrict ge_row, scalar_t w_ssim,
                       int64_t w, scalar_t* __restrict out) {
@@ -576,13 +610,7 @@ void photometric_grad_warped_kernel(const at::Tensor& grad_error, const at::Tens
         const scalar_t* wrow = rows.at(y, c);
         const int64_t base = ((b * s.c + c) * s.h + y) * s.w;
         const scalar_t* ge_row = ge_p + (b * s.h + y) * s.w;
-        const scalar_t *m0 = both.data(), *m1 = m0 + s.w, *m2 = m1 + s.w, *m3 = m2 + s.w, *m4 = m3 + s.w;
-        for (int64_t x = 0; x < s.w; ++x) {
-          const scalar_t wv = wrow[x], tv = tgt_p[base + x];
-          const scalar_t l1 = w_l1 * ge_row[x] * sign(tv - wv);
-          gw_p[base + x] = m0[x] + 2 * wv * m1[x] + tv * m2[x] - l1;
-          gt_p[base + x] = m3[x] + 2 * tv * m4[x] + wv * m2[x] + l1;
-        }
+        pixel_grads_row(both.data(), wrow, tgt_p + base, ge_row, w_l1, s.w, gw_p + base, gt_p + base);
       }
     }
   });
