@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from setuptools import setup
@@ -49,6 +50,12 @@ def _extensions():
     # lets GCC vectorise loops with selects and divisions (we never enable floating-point traps);
     # it changes no result.
     cxx = ["-O3", "-fno-trapping-math"]
+    # at::parallel_for is a header template: with PyTorch's OpenMP backend its `#pragma omp
+    # parallel` is compiled into this library, and without -fopenmp every kernel runs on one thread.
+    link = []
+    if torch.backends.openmp.is_available() and sys.platform.startswith("linux"):
+        cxx.append("-fopenmp")
+        link.append("-fopenmp")
     if _want_cuda(torch):
         # Without a GPU torch cannot pick the architecture: default to Jetson Orin and Hopper.
         if not torch.cuda.is_available():
@@ -59,10 +66,11 @@ def _extensions():
             "edgedepth.lib._C",
             sources + [f"{KERNELS}/warp_cuda.cu"],
             extra_compile_args={"cxx": cxx, "nvcc": ["-O3"] + _float_geometry_flag()},
+            extra_link_args=link,
         )
     else:
         print("edgedepth: building the CPU operators (CUDA skipped: no GPU, no nvcc, CPU torch, or EDGEDEPTH_BUILD_CUDA=0)")
-        ext = CppExtension("edgedepth.lib._C", sources, extra_compile_args={"cxx": cxx})
+        ext = CppExtension("edgedepth.lib._C", sources, extra_compile_args={"cxx": cxx}, extra_link_args=link)
     # No Python module init: the library is loaded with torch.ops.load_library, not imported.
     return [ext], {"build_ext": BuildExtension.with_options(no_python_abi_suffix=True)}
 

@@ -135,3 +135,16 @@ def test_non_contiguous_inputs(require_ops):
     got = photometric_error(target, views[:, 1], depth, T, K, backend="fused")
     want = photometric_error(target, views[:, 1].contiguous(), depth, T, K, backend="fused")
     assert all(torch.equal(a, b) for a, b in zip(got, want))
+
+
+def test_library_is_built_with_openmp(require_ops):
+    """at::parallel_for's OpenMP region is compiled into our library: without -fopenmp every CPU
+    kernel silently runs on one thread (the first benchmark did). The library must need libgomp."""
+    import sys
+
+    if not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()):
+        pytest.skip("PyTorch here does not use OpenMP on Linux")
+    path = ops.library_path()
+    if path is None or not path.is_file():
+        pytest.skip("the operators were registered by another library")
+    assert b"libgomp.so" in path.read_bytes(), f"{path} is not linked with OpenMP: rebuild (setup.py adds -fopenmp)"
