@@ -78,6 +78,16 @@ def machine_info(threads: int) -> dict:
     }
 
 
+def machine_cpu_seconds() -> float | None:
+    """Busy CPU time of the whole machine (all processes), from /proc/stat; None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
 def latency_stats(samples_s: list[float]) -> dict:
     ms = np.asarray(samples_s) * 1000.0
     return {k: float(v) for k, v in {"mean": ms.mean(), "std": ms.std(), "min": ms.min(), "p50": np.median(ms),
@@ -138,7 +148,9 @@ def main(argv=None) -> int:
         quant_seconds = time.perf_counter() - t0
         print(quant.summary(), flush=True)
         fusion = fused_convs(int8_path, args.threads)
-        sessions = {name: ort_session(path, threads=args.threads) for name, path in
+        # No spinning: with interleaved rounds an idle pool spinning on both cores slowed the next backend
+        # (2 threads: PyTorch 92 -> 116 ms, ORT INT8 46 -> 60 ms).
+        sessions = {name: ort_session(path, threads=args.threads, spin=False) for name, path in
                     (("onnxruntime fp32", fp32_path), ("onnxruntime fp16", fp16_path), ("onnxruntime int8", int8_path))}
 
         def torch_predict(images: np.ndarray) -> np.ndarray:
@@ -151,11 +163,15 @@ def main(argv=None) -> int:
             for fn in predictors.values():
                 fn(x)
         times = {name: [] for name in predictors}
+        busy0, own0, wall0 = machine_cpu_seconds(), time.process_time(), time.perf_counter()
         for _ in range(args.rounds):
             for name, fn in predictors.items():
                 start = time.perf_counter()
                 fn(x)
                 times[name].append(time.perf_counter() - start)
+        if busy0 is not None:  # what the rest of the machine used while we timed: the load average lags by a minute
+            other = (machine_cpu_seconds() - busy0 - (time.process_time() - own0)) / (time.perf_counter() - wall0)
+            info["other_processes_cores_during_rounds"] = max(0.0, other)
 
         max_depth = net.max_depth * 1.001
         rows = []
@@ -210,7 +226,9 @@ def to_markdown(r: dict) -> str:
         f"- input: {r['size'][0]}x{r['size'][1]}, batch {r['batch']}; {r['rounds']} interleaved rounds",
         f"- machine: {m['cpu']}, {m['logical_cores']} logical cores, {m['threads']} threads; AVX2 {m['avx2']}, "
         f"INT8 dot-product (VNNI) {m['int8_dot_product']}; load average {m['load_average_at_start'][0]:.1f} at start, "
-        f"{m['load_average_at_end'][0]:.1f} at end (shared machine: absolute times are noisy, ratios are from the same rounds)",
+        f"{m['load_average_at_end'][0]:.1f} at end; other processes used "
+        f"{m.get('other_processes_cores_during_rounds', float('nan')):.2f} cores during the timed rounds "
+        "(shared machine: ratios are from the same rounds; ONNX Runtime thread pools do not spin between runs)",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
         f"- accuracy: {r['test_images']}; INT8 calibration {r['int8']['calibration']} on {r['int8']['calibration_images']} synthetic target images, "
         f"{len(r['int8']['float_nodes'])} nodes kept in float; ONNX Runtime CPU runs {r['int8']['ort_cpu_fusion']['qlinearconv']} convs as "

@@ -31,11 +31,13 @@ def load_onnx(path: str | Path):
         raise ExportError(f"'{path}' is not a readable ONNX file", why=str(e).splitlines()[0] if str(e) else type(e).__name__, fix="export it again") from None
 
 
-def ort_session(model_or_path, *, threads: int | None = None, optimize: bool = True):
+def ort_session(model_or_path, *, threads: int | None = None, optimize: bool = True, spin: bool = True):
     """A CPU ONNX Runtime session with all graph optimisations (the QDQ -> QLinearConv fusion among them).
 
     ``optimize=False`` keeps only the basic ones: Q/DQ pairs then run as written (fake quantization,
     as TensorRT defines it), and the session starts about 5x faster, for passes that build many.
+    ``spin=False`` stops idle worker threads from spinning: for benchmarks that alternate sessions
+    (and PyTorch) in one process, where a spinning pool steals the cores of the next one.
     """
     import onnx
     import onnxruntime as ort
@@ -47,6 +49,8 @@ def ort_session(model_or_path, *, threads: int | None = None, optimize: bool = T
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     src = model_or_path.SerializeToString() if isinstance(model_or_path, onnx.ModelProto) else str(model_or_path)
     return ort.InferenceSession(src, sess_options=opts, providers=["CPUExecutionProvider"])
 
