@@ -82,14 +82,15 @@ RowGeometry row_geometry(const Camera<geom_t>& cam, int64_t y) {
 // vectorises both loops of project_row (mixed element widths or possible aliasing stop it).
 struct RowBuffers {
   std::vector<geom_t> xs, d, u, v, inv_z, z_clamped, sz, fx, fy, gu, gv, x0, y0, mask, gd, gs0, gs1, gs2;
+  std::vector<geom_t> w00, w01, w10, w11;  // bilinear weights of the four corners
+  std::vector<int64_t> off;                // offset of the nw corner (computed once per row)
   explicit RowBuffers(int64_t w)
       : xs(w), d(w), u(w), v(w), inv_z(w), z_clamped(w), sz(w), fx(w), fy(w), gu(w), gv(w), x0(w), y0(w), mask(w),
-        gd(w), gs0(w), gs1(w), gs2(w) {
+        gd(w), gs0(w), gs1(w), gs2(w), w00(w), w01(w), w10(w), w11(w), off(w) {
     for (int64_t x = 0; x < w; ++x) xs[x] = geom_t(x);  // int64 -> double does not vectorise before AVX-512
   }
   bool front(int64_t x) const { return sz[x] > geom_t(kDepthEps); }
   int corners(int64_t x) const { return static_cast<int>(mask[x]); }
-  int64_t offset(int64_t x, int64_t w) const { return static_cast<int64_t>(y0[x]) * w + static_cast<int64_t>(x0[x]); }
 };
 
 // The two loops of project_row, as functions of __restrict pointers: GCC vectorises them only in
@@ -120,7 +121,8 @@ void project_affine(const RowGeometry& g, int64_t w, const geom_t* __restrict xs
 // it; they stay outside. floor = truncation, minus one for negative fractions.
 void footprint_row(int64_t h, int64_t w, const geom_t* __restrict u, const geom_t* __restrict v,
                    const geom_t* __restrict szs, geom_t* __restrict fx, geom_t* __restrict fy,
-                   geom_t* __restrict x0s, geom_t* __restrict y0s, geom_t* __restrict mask) {
+                   geom_t* __restrict x0s, geom_t* __restrict y0s, geom_t* __restrict mask, geom_t* __restrict w00,
+                   geom_t* __restrict w01, geom_t* __restrict w10, geom_t* __restrict w11) {
   const geom_t eps = geom_t(kDepthEps);
   const geom_t lim = geom_t(4) * geom_t(w + h + 4), W = geom_t(w), H = geom_t(h);
   const bool wide = w > 1, tall = h > 1;
@@ -132,8 +134,13 @@ void footprint_row(int64_t h, int64_t w, const geom_t* __restrict u, const geom_
     const geom_t cx = lx > lim ? lim : lx, cy = ly > lim ? lim : ly;
     const geom_t tx = geom_t(static_cast<int32_t>(cx)), ty = geom_t(static_cast<int32_t>(cy));
     const geom_t x0 = cx < tx ? tx - 1 : tx, y0 = cy < ty ? ty - 1 : ty;
-    fx[x] = ix - x0;
-    fy[x] = iy - y0;
+    const geom_t ax = ix - x0, ay = iy - y0;
+    fx[x] = ax;
+    fy[x] = ay;
+    w00[x] = (1 - ax) * (1 - ay);
+    w01[x] = ax * (1 - ay);
+    w10[x] = (1 - ax) * ay;
+    w11[x] = ax * ay;
     x0s[x] = x0;
     y0s[x] = y0;
     // bitwise & on the comparisons: && would branch
@@ -151,7 +158,8 @@ void project_row(const RowGeometry& g, const scalar_t* depth_row, int64_t h, int
   for (int64_t x = 0; x < w; ++x) dd[x] = geom_t(depth_row[x]);
   project_affine(g, w, r.xs.data(), dd, r.u.data(), r.v.data(), r.inv_z.data(), r.z_clamped.data(), r.sz.data());
   footprint_row(h, w, r.u.data(), r.v.data(), r.sz.data(), r.fx.data(), r.fy.data(), r.x0.data(), r.y0.data(),
-                r.mask.data());
+                r.mask.data(), r.w00.data(), r.w01.data(), r.w10.data(), r.w11.data());
+  for (int64_t x = 0; x < w; ++x) r.off[x] = static_cast<int64_t>(r.y0[x]) * w + static_cast<int64_t>(r.x0[x]);
 }
 
 // Bilinear sample of one channel plane at every pixel of the row (zero padding).
@@ -159,17 +167,16 @@ template <typename scalar_t>
 void sample_row(const RowBuffers& r, const scalar_t* plane, int64_t w, scalar_t* out) {
   for (int64_t x = 0; x < w; ++x) {
     const int m = r.corners(x);
-    const geom_t fx = r.fx[x], fy = r.fy[x];
-    const scalar_t* p = plane + r.offset(x, w);
+    const geom_t a = r.w00[x], b = r.w01[x], c = r.w10[x], d = r.w11[x];
+    const scalar_t* p = plane + r.off[x];
     geom_t value = 0;
     if (m == 15) {
-      value = (1 - fx) * (1 - fy) * geom_t(p[0]) + fx * (1 - fy) * geom_t(p[1]) + (1 - fx) * fy * geom_t(p[w]) +
-              fx * fy * geom_t(p[w + 1]);
+      value = a * geom_t(p[0]) + b * geom_t(p[1]) + c * geom_t(p[w]) + d * geom_t(p[w + 1]);
     } else if (m != 0) {
-      if (m & 1) value += (1 - fx) * (1 - fy) * geom_t(p[0]);
-      if (m & 2) value += fx * (1 - fy) * geom_t(p[1]);
-      if (m & 4) value += (1 - fx) * fy * geom_t(p[w]);
-      if (m & 8) value += fx * fy * geom_t(p[w + 1]);
+      if (m & 1) value += a * geom_t(p[0]);
+      if (m & 2) value += b * geom_t(p[1]);
+      if (m & 4) value += c * geom_t(p[w]);
+      if (m & 8) value += d * geom_t(p[w + 1]);
     }
     out[x] = static_cast<scalar_t>(value);
   }
@@ -244,16 +251,16 @@ void backprop_samples_row(RowBuffers& r, const Shape& s, int64_t y, const scalar
       const int m = r.corners(x);
       if (m == 0) continue;
       const geom_t g = g_row[x], fx = r.fx[x], fy = r.fy[x];
-      const int64_t o = r.offset(x, w);
+      const int64_t o = r.off[x];
       const geom_t s0 = (m & 1) ? geom_t(plane[o]) : 0, s1 = (m & 2) ? geom_t(plane[o + 1]) : 0;
       const geom_t s2 = (m & 4) ? geom_t(plane[o + w]) : 0, s3 = (m & 8) ? geom_t(plane[o + w + 1]) : 0;
       r.gu[x] += g * ((1 - fy) * (s1 - s0) + fy * (s3 - s2));
       r.gv[x] += g * ((1 - fx) * (s2 - s0) + fx * (s3 - s1));
       if (gs != nullptr) {
-        if (m & 1) gs[o] += static_cast<scalar_t>((1 - fx) * (1 - fy) * g);
-        if (m & 2) gs[o + 1] += static_cast<scalar_t>(fx * (1 - fy) * g);
-        if (m & 4) gs[o + w] += static_cast<scalar_t>((1 - fx) * fy * g);
-        if (m & 8) gs[o + w + 1] += static_cast<scalar_t>(fx * fy * g);
+        if (m & 1) gs[o] += static_cast<scalar_t>(r.w00[x] * g);
+        if (m & 2) gs[o + 1] += static_cast<scalar_t>(r.w01[x] * g);
+        if (m & 4) gs[o + w] += static_cast<scalar_t>(r.w10[x] * g);
+        if (m & 8) gs[o + w + 1] += static_cast<scalar_t>(r.w11[x] * g);
       }
     }
   }
@@ -379,12 +386,12 @@ void warp_backward_kernel(const at::Tensor& grad_warped, const at::Tensor& src, 
           for (int64_t x = 0; x < s.w; ++x) {
             const int m = r.corners(x);
             if (m == 0) continue;
-            const geom_t gi = g_row[x], fx = r.fx[x], fy = r.fy[x];
-            const int64_t o = r.offset(x, s.w);
-            if (m & 1) out[o] += static_cast<scalar_t>((1 - fx) * (1 - fy) * gi);
-            if (m & 2) out[o + 1] += static_cast<scalar_t>(fx * (1 - fy) * gi);
-            if (m & 4) out[o + s.w] += static_cast<scalar_t>((1 - fx) * fy * gi);
-            if (m & 8) out[o + s.w + 1] += static_cast<scalar_t>(fx * fy * gi);
+            const geom_t gi = g_row[x];
+            const int64_t o = r.off[x];
+            if (m & 1) out[o] += static_cast<scalar_t>(r.w00[x] * gi);
+            if (m & 2) out[o + 1] += static_cast<scalar_t>(r.w01[x] * gi);
+            if (m & 4) out[o + s.w] += static_cast<scalar_t>(r.w10[x] * gi);
+            if (m & 8) out[o + s.w + 1] += static_cast<scalar_t>(r.w11[x] * gi);
           }
         }
       }
