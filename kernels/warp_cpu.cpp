@@ -236,33 +236,51 @@ void inverse_warp_kernel(const at::Tensor& src, const at::Tensor& depth, const a
 }
 
 // d loss / d (u, v) of one row from d loss / d warped (channel planes g_b, row y), scattering
-// into the source-image gradient planes gs_b when they are given.
+// into the source-image gradient planes gs_b when they are given. Pixel-major, channels inside:
+// gu and gv stay in registers; each plane still receives its contributions in pixel order, so
+// the result does not depend on the loop order. All four corners inside (the common case) takes
+// a branch-free path.
 template <typename scalar_t>
 void backprop_samples_row(RowBuffers& r, const Shape& s, int64_t y, const scalar_t* src_b, const scalar_t* g_b,
                           scalar_t* gs_b) {
-  const int64_t w = s.w;
-  std::fill(r.gu.begin(), r.gu.end(), geom_t(0));
-  std::fill(r.gv.begin(), r.gv.end(), geom_t(0));
-  for (int64_t c = 0; c < s.c; ++c) {
-    const scalar_t* plane = src_b + c * s.plane();
-    const scalar_t* g_row = g_b + c * s.plane() + y * w;
-    scalar_t* gs = gs_b != nullptr ? gs_b + c * s.plane() : nullptr;
-    for (int64_t x = 0; x < w; ++x) {
-      const int m = r.corners(x);
-      if (m == 0) continue;
-      const geom_t g = g_row[x], fx = r.fx[x], fy = r.fy[x];
+  const int64_t w = s.w, plane_size = s.plane(), channels = s.c;
+  const scalar_t* g_b_row = g_b + y * w;
+  for (int64_t x = 0; x < w; ++x) {
+    const int m = r.corners(x);
+    geom_t gu = 0, gv = 0;
+    if (m != 0) {
+      const geom_t fx = r.fx[x], fy = r.fy[x], w00 = r.w00[x], w01 = r.w01[x], w10 = r.w10[x], w11 = r.w11[x];
       const int64_t o = r.off[x];
-      const geom_t s0 = (m & 1) ? geom_t(plane[o]) : 0, s1 = (m & 2) ? geom_t(plane[o + 1]) : 0;
-      const geom_t s2 = (m & 4) ? geom_t(plane[o + w]) : 0, s3 = (m & 8) ? geom_t(plane[o + w + 1]) : 0;
-      r.gu[x] += g * ((1 - fy) * (s1 - s0) + fy * (s3 - s2));
-      r.gv[x] += g * ((1 - fx) * (s2 - s0) + fx * (s3 - s1));
-      if (gs != nullptr) {
-        if (m & 1) gs[o] += static_cast<scalar_t>(r.w00[x] * g);
-        if (m & 2) gs[o + 1] += static_cast<scalar_t>(r.w01[x] * g);
-        if (m & 4) gs[o + w] += static_cast<scalar_t>(r.w10[x] * g);
-        if (m & 8) gs[o + w + 1] += static_cast<scalar_t>(r.w11[x] * g);
+      for (int64_t c = 0; c < channels; ++c) {
+        const scalar_t* p = src_b + c * plane_size + o;
+        const geom_t g = g_b_row[c * plane_size + x];
+        geom_t s0, s1, s2, s3;
+        if (m == 15) {
+          s0 = geom_t(p[0]), s1 = geom_t(p[1]), s2 = geom_t(p[w]), s3 = geom_t(p[w + 1]);
+        } else {
+          s0 = (m & 1) ? geom_t(p[0]) : 0, s1 = (m & 2) ? geom_t(p[1]) : 0;
+          s2 = (m & 4) ? geom_t(p[w]) : 0, s3 = (m & 8) ? geom_t(p[w + 1]) : 0;
+        }
+        gu += g * ((1 - fy) * (s1 - s0) + fy * (s3 - s2));
+        gv += g * ((1 - fx) * (s2 - s0) + fx * (s3 - s1));
+        if (gs_b != nullptr) {
+          scalar_t* q = gs_b + c * plane_size + o;
+          if (m == 15) {
+            q[0] += static_cast<scalar_t>(w00 * g);
+            q[1] += static_cast<scalar_t>(w01 * g);
+            q[w] += static_cast<scalar_t>(w10 * g);
+            q[w + 1] += static_cast<scalar_t>(w11 * g);
+          } else {
+            if (m & 1) q[0] += static_cast<scalar_t>(w00 * g);
+            if (m & 2) q[1] += static_cast<scalar_t>(w01 * g);
+            if (m & 4) q[w] += static_cast<scalar_t>(w10 * g);
+            if (m & 8) q[w + 1] += static_cast<scalar_t>(w11 * g);
+          }
+        }
       }
     }
+    r.gu[x] = gu;
+    r.gv[x] = gv;
   }
 }
 
