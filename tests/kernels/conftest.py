@@ -25,6 +25,22 @@ def make_inputs(*, b=2, c=3, h=13, w=21, dtype=torch.float32, device="cpu", seed
     return [t.to(device=device, dtype=dtype) for t in (target, src, depth, T, K)]
 
 
+def opcheck_cases(device="cpu"):
+    """Arguments for torch.library.opcheck of each operator; the forwards' inputs require grad."""
+    target, src, depth, T, K = make_inputs(b=1, c=2, h=6, w=9, seed=4, device=device)
+    grad_image, grad_pixel = torch.rand_like(src), torch.rand_like(depth)
+    cases = {
+        "inverse_warp": (src, depth, T, K),
+        "inverse_warp_backward": (grad_image, src, depth, T, K),
+        "photometric_error": (target, src, depth, T, K),
+        "photometric_error_backward": (grad_pixel, target, src, depth, T, K),
+    }
+    for name in ("inverse_warp", "photometric_error"):
+        args = cases[name]
+        cases[name] = tuple(a.clone().requires_grad_(i < len(args) - 1) for i, a in enumerate(args))
+    return cases
+
+
 @pytest.fixture
 def require_ops():
     """The compiled operators: skip without them, except in CI (env CI set), where that fails."""

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from edgedepth.kernels import inverse_warp, ops, photometric_error, reference
-from edgedepth.losses import cycle_loss
-from tests.kernels.conftest import make_inputs
+from tests.kernels.conftest import make_inputs, opcheck_cases
+from tests.kernels.test_cycle_loss_backends import optimise_depth
 
 pytestmark = [
     pytest.mark.cuda,
@@ -75,17 +75,7 @@ def test_gradcheck_float64_on_gpu(cuda_ops):
 
 
 def test_opcheck_every_operator_on_gpu(cuda_ops):
-    target, src, depth, T, K = make_inputs(b=1, c=2, h=6, w=9, seed=4, device="cuda")
-    grad_image, grad_pixel = torch.rand_like(src), torch.rand_like(depth)
-    cases = {
-        "inverse_warp": (src, depth, T, K),
-        "inverse_warp_backward": (grad_image, src, depth, T, K),
-        "photometric_error": (target, src, depth, T, K),
-        "photometric_error_backward": (grad_pixel, target, src, depth, T, K),
-    }
-    for name, args in cases.items():
-        if name in ("inverse_warp", "photometric_error"):
-            args = tuple(a.clone().requires_grad_(i < len(args) - 1) for i, a in enumerate(args))
+    for name, args in opcheck_cases("cuda").items():
         # test_aot_dispatch_dynamic compares gradients of two runs: CUDA atomics reorder sums
         torch.library.opcheck(getattr(cuda_ops, name).default, args,
                               test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
@@ -130,21 +120,6 @@ def test_non_contiguous_and_multi_channel_on_gpu(cuda_ops):
 
 
 def test_training_losses_match_between_backends_on_gpu(cuda_ops):
-    def losses(kernel):
-        target, src_a, depth, T_a, K = make_inputs(b=2, h=48, w=80, seed=11, device="cuda")
-        _, src_b, _, T_b, _ = make_inputs(b=2, h=48, w=80, seed=12, device="cuda")
-        views_image, views_T = torch.stack([src_a, src_b], 1), torch.stack([T_a, T_b], 1)
-        log_depth = depth.log().clone().requires_grad_()
-        optim = torch.optim.SGD([log_depth], lr=5.0)
-        out = []
-        for _ in range(3):
-            loss = cycle_loss(target, views_image, views_T, log_depth.exp(), K, kernel=kernel)
-            optim.zero_grad()
-            loss.backward()
-            optim.step()
-            out.append(loss.item())
-        return out
-
-    fused, ref = losses("fused"), losses("reference")
+    fused, ref = optimise_depth("fused", device="cuda"), optimise_depth("reference", device="cuda")
     assert fused[-1] != fused[0]
     torch.testing.assert_close(torch.tensor(fused), torch.tensor(ref), rtol=1e-5, atol=1e-6)
