@@ -45,6 +45,15 @@ def synthetic_video(path: Path, *, frames: int, size: tuple[int, int]) -> Path:
     return path
 
 
+def _without_temp_paths(value, tmp: str):
+    """The pipeline summary with this run's temporary folder written as <tmp>: results are committed."""
+    if isinstance(value, dict):
+        return {k: _without_temp_paths(v, tmp) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_temp_paths(v, tmp) for v in value]
+    return value.replace(tmp, "<tmp>") if isinstance(value, str) else value
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, required=True, help=".engine, .onnx or .pt")
@@ -70,7 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
             engine_ms += time_runner(runner, batch=1, warmup=0, iterations=per_round).host_ms
             writer = OutputWriter(Path(tmp) / f"out{r}", min_depth=spec.min_depth, max_depth=spec.max_depth)
             summary = run_pipeline(open_source(str(video)), runner, writer, max_frames=per_round)
-            summaries.append(summary)
+            summaries.append(_without_temp_paths(summary, tmp))
             e2e_frames += summary["frames"] - 1
             e2e_s += (summary["frames"] - 1) / summary["steady_fps"]
         backend, precision = runner.backend, runner.precision
