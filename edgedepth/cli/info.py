@@ -45,6 +45,7 @@ def _torch_section() -> dict:
         "kernel_library": str(ops.library_path()) if ops.library_path() else None,
         "kernel_library_error": ops.load_error(),
         "kernel_devices": [d for d in ("cpu", "cuda") if ops.has_kernel(d)],
+        "kernel_cpu_threading": ops.cpu_threading(),
         "library_env": ops.LIBRARY_ENV,
     }
 
@@ -94,6 +95,9 @@ def format_report(info: dict) -> str:
         lines.append(f"CUDA available {_yes(t['cuda_available'])} (devices: {devices})")
         if t["kernel_backend"] == "fused":
             lines.append(f"warp kernels   fused ({', '.join(t['kernel_devices'])}) from {t['kernel_library']}")
+            if t["kernel_cpu_threading"] == "single-threaded":
+                lines.append("               CPU kernels single-threaded: the library was built without OpenMP; rebuild "
+                             "with `pip install --no-build-isolation -e .`")
         else:
             lines.append(f"warp kernels   reference (plain PyTorch): {t['kernel_library_error']}")
             lines.append(f"               build with `pip install --no-build-isolation -e .` or set ${t['library_env']}")

@@ -76,6 +76,22 @@ def load_error() -> str | None:
     return _state.error
 
 
+def cpu_threading() -> str:
+    """How the loaded library's CPU kernels use threads: "openmp", "single-threaded" (built without
+    OpenMP while PyTorch uses it: at::parallel_for's pragma is compiled into the library, so every
+    kernel then runs on one thread), "unknown" (not a file we can read) or "none" (not loaded)."""
+    import sys
+
+    path = library_path()
+    if path is None:
+        return "none"
+    if not path.is_file():
+        return "unknown"
+    if not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()):
+        return "unknown"
+    return "openmp" if b"libgomp.so" in path.read_bytes() else "single-threaded"
+
+
 def has_kernel(device_type: str) -> bool:
     """Whether the loaded library has kernels for ``device_type`` ("cpu" or "cuda")."""
     if not load():

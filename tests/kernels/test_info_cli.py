@@ -2,6 +2,8 @@
 import argparse
 import json
 
+import pytest
+
 from edgedepth.cli import info
 from edgedepth.kernels import ops
 
@@ -20,9 +22,17 @@ def test_json_report_names_backend_and_library(capsys):
     assert torch_info["kernel_backend"] == ("fused" if ops.load() else "reference")
     assert (torch_info["kernel_library"] is not None) == ops.load()
     assert isinstance(torch_info["cuda_available"], bool)
+    assert torch_info["kernel_cpu_threading"] in ("openmp", "single-threaded", "unknown", "none")
     assert set(report) >= {"edgedepth", "onnxruntime", "tensorrt"}
 
 
 def test_text_report(capsys):
     text = _run(capsys)
     assert "warp kernels" in text and "CUDA available" in text and "onnxruntime" in text
+
+
+def test_text_report_warns_about_a_single_threaded_library(capsys, monkeypatch):
+    if not ops.load():
+        pytest.skip("no compiled library: info reports the reference backend instead")
+    monkeypatch.setattr(ops, "cpu_threading", lambda: "single-threaded")
+    assert "built without OpenMP" in _run(capsys)
