@@ -89,7 +89,6 @@ struct RowBuffers {
         gd(w), gs0(w), gs1(w), gs2(w), w00(w), w01(w), w10(w), w11(w), off(w) {
     for (int64_t x = 0; x < w; ++x) xs[x] = geom_t(x);  // int64 -> double does not vectorise before AVX-512
   }
-  bool front(int64_t x) const { return sz[x] > geom_t(kDepthEps); }
   int corners(int64_t x) const { return static_cast<int>(mask[x]); }
 };
 
@@ -235,6 +234,24 @@ void inverse_warp_kernel(const at::Tensor& src, const at::Tensor& depth, const a
   });
 }
 
+// Adds g times the bilinear weights of pixel x into the four corners of one source-gradient plane
+// (only the corners inside the image; all four inside, the common case, without branches).
+template <typename scalar_t>
+void scatter_corners(const RowBuffers& r, int64_t x, int m, int64_t w, geom_t g, scalar_t* plane) {
+  scalar_t* q = plane + r.off[x];
+  if (m == 15) {
+    q[0] += static_cast<scalar_t>(r.w00[x] * g);
+    q[1] += static_cast<scalar_t>(r.w01[x] * g);
+    q[w] += static_cast<scalar_t>(r.w10[x] * g);
+    q[w + 1] += static_cast<scalar_t>(r.w11[x] * g);
+  } else {
+    if (m & 1) q[0] += static_cast<scalar_t>(r.w00[x] * g);
+    if (m & 2) q[1] += static_cast<scalar_t>(r.w01[x] * g);
+    if (m & 4) q[w] += static_cast<scalar_t>(r.w10[x] * g);
+    if (m & 8) q[w + 1] += static_cast<scalar_t>(r.w11[x] * g);
+  }
+}
+
 // d loss / d (u, v) of one row from d loss / d warped (channel planes g_b, row y), scattering
 // into the source-image gradient planes gs_b when they are given. Pixel-major, channels inside:
 // gu and gv stay in registers; each plane still receives its contributions in pixel order, so
@@ -249,7 +266,7 @@ void backprop_samples_row(RowBuffers& r, const Shape& s, int64_t y, const scalar
     const int m = r.corners(x);
     geom_t gu = 0, gv = 0;
     if (m != 0) {
-      const geom_t fx = r.fx[x], fy = r.fy[x], w00 = r.w00[x], w01 = r.w01[x], w10 = r.w10[x], w11 = r.w11[x];
+      const geom_t fx = r.fx[x], fy = r.fy[x];
       const int64_t o = r.off[x];
       for (int64_t c = 0; c < channels; ++c) {
         const scalar_t* p = src_b + c * plane_size + o;
@@ -263,20 +280,7 @@ void backprop_samples_row(RowBuffers& r, const Shape& s, int64_t y, const scalar
         }
         gu += g * ((1 - fy) * (s1 - s0) + fy * (s3 - s2));
         gv += g * ((1 - fx) * (s2 - s0) + fx * (s3 - s1));
-        if (gs_b != nullptr) {
-          scalar_t* q = gs_b + c * plane_size + o;
-          if (m == 15) {
-            q[0] += static_cast<scalar_t>(w00 * g);
-            q[1] += static_cast<scalar_t>(w01 * g);
-            q[w] += static_cast<scalar_t>(w10 * g);
-            q[w + 1] += static_cast<scalar_t>(w11 * g);
-          } else {
-            if (m & 1) q[0] += static_cast<scalar_t>(w00 * g);
-            if (m & 2) q[1] += static_cast<scalar_t>(w01 * g);
-            if (m & 4) q[w] += static_cast<scalar_t>(w10 * g);
-            if (m & 8) q[w + 1] += static_cast<scalar_t>(w11 * g);
-          }
-        }
+        if (gs_b != nullptr) scatter_corners(r, x, m, w, g, gs_b + c * plane_size);
       }
     }
     r.gu[x] = gu;
@@ -403,13 +407,7 @@ void warp_backward_kernel(const at::Tensor& grad_warped, const at::Tensor& src, 
           const scalar_t* g_row = g + y * s.w;
           for (int64_t x = 0; x < s.w; ++x) {
             const int m = r.corners(x);
-            if (m == 0) continue;
-            const geom_t gi = g_row[x];
-            const int64_t o = r.off[x];
-            if (m & 1) out[o] += static_cast<scalar_t>(r.w00[x] * gi);
-            if (m & 2) out[o + 1] += static_cast<scalar_t>(r.w01[x] * gi);
-            if (m & 4) out[o + s.w] += static_cast<scalar_t>(r.w10[x] * gi);
-            if (m & 8) out[o + s.w + 1] += static_cast<scalar_t>(r.w11[x] * gi);
+            if (m != 0) scatter_corners(r, x, m, s.w, geom_t(g_row[x]), out);
           }
         }
       }
@@ -533,8 +531,9 @@ SsimStats<scalar_t> stats_at(const scalar_t* sums_row, int64_t w, int64_t x) {
 
 // The five SSIM moment gradients of every window of a row, out[k * w + x].
 template <typename scalar_t>
-__attribute__((noinline)) void moment_grads_row(const scalar_t* __restrict sums_row, const scalar_t* __restrict ge_row, scalar_t w_ssim,
-                      int64_t w, scalar_t* __restrict out) {
+__attribute__((noinline)) void moment_grads_row(const scalar_t* __restrict sums_row,
+                                                const scalar_t* __restrict ge_row, scalar_t w_ssim, int64_t w,
+                                                scalar_t* __restrict out) {
   for (int64_t x = 0; x < w; ++x) {
     scalar_t m[5];
     ssim_moment_grads(stats_at(sums_row, w, x), w_ssim * ge_row[x], m);
@@ -597,8 +596,8 @@ void photometric_grad_warped_kernel(const at::Tensor& grad_error, const at::Tens
     const auto cam = camera_of(K_p, T_p, b);
     const auto rows = warp_rows(cam, s, b, std::max<int64_t>(r0 - 2, 0), std::min(r1 + 2, s.h), src_p, depth_p);
     const int64_t clo = std::max<int64_t>(r0 - 1, 0), chi = std::min(r1 + 1, s.h);
-    // coef[((row - clo) * C + c) * 5 + k][x]: the five moment gradients of each window; the window
-    // sums of one channel are computed into the same slots first and overwritten row by row.
+    // coef[((row - clo) * C + c) * 5 + k][x]: the five moment gradients of each window, from the
+    // window sums of one channel at a time in `sums`.
     scalar_t* coef = scratch<scalar_t>(Scratch::kMoments, (chi - clo) * s.c * 5 * s.w);
     std::vector<scalar_t> sums((chi - clo) * 5 * s.w);
     for (int64_t c = 0; c < s.c; ++c) {

@@ -5,6 +5,7 @@ from onnx import TensorProto, numpy_helper
 
 from edgedepth.errors import ExportError
 from edgedepth.export import quantize_int8
+from edgedepth.export.graph import consumers_of, producers_of
 from edgedepth.export.quantize import check_symmetric
 from edgedepth.export.verify import ort_session, run_onnx
 
@@ -24,7 +25,7 @@ def test_symmetric_qdq_with_per_channel_weights(int8_onnx):
     assert check_symmetric(model) > 50  # every zero point is 0
     dq_inputs = [inits[n.input[0]] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
     assert all(t.data_type == TensorProto.INT8 for t in dq_inputs)  # no int32 bias DQ: TensorRT refuses those
-    producers = {o: n for n in model.graph.node for o in n.output}
+    producers = producers_of(model.graph)
     quantized_convs = 0
     for conv in (n for n in model.graph.node if n.op_type == "Conv"):
         dq = producers.get(conv.input[1])
@@ -44,7 +45,7 @@ def test_symmetric_qdq_with_per_channel_weights(int8_onnx):
 def test_depth_head_stays_float(int8_onnx):
     path, report = int8_onnx
     model = onnx.load(str(path))
-    producers = {o: n for n in model.graph.node for o in n.output}
+    producers = producers_of(model.graph)
     inits = {i.name for i in model.graph.initializer}
     sigmoid = next(n for n in model.graph.node if n.op_type == "Sigmoid")
     head_conv = producers[sigmoid.input[0]]
@@ -57,13 +58,11 @@ def test_depth_head_stays_float(int8_onnx):
 def test_decoder_layout_ops_stay_float(int8_onnx):
     """Resize, Concat and ELU have no integer kernels in ONNX Runtime CPU: their outputs are not quantized."""
     model = onnx.load(str(int8_onnx[0]))
-    readers = {}
-    for n in model.graph.node:
-        for name in n.input:
-            readers.setdefault(name, []).append(n)
+    readers = consumers_of(model.graph)
     layout = [n for n in model.graph.node if n.op_type in ("Resize", "Concat", "Elu")]
     assert len(layout) > 10
     for node in layout:
+        assert readers[node.output[0]], node.name
         assert all(r.op_type != "QuantizeLinear" for r in readers[node.output[0]]), node.name
 
 
@@ -83,10 +82,7 @@ def test_ort_fuses_qlinearconv(int8_onnx, tmp_path):
 def test_each_reader_has_its_own_qdq_pair(int8_onnx):
     """ORT converts (and so fuses) only a Q read by one DQ; shared scale initializers let it merge Qs again."""
     model = onnx.load(str(int8_onnx[0]))
-    readers = {}
-    for n in model.graph.node:
-        for name in n.input:
-            readers.setdefault(name, []).append(n)
+    readers = consumers_of(model.graph)
     quantizers = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
     assert all(len(readers[q.output[0]]) == 1 and readers[q.output[0]][0].op_type == "DequantizeLinear" for q in quantizers)
     by_input = {}
