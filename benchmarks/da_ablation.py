@@ -29,17 +29,9 @@ import torch
 
 from edgedepth import __version__
 from edgedepth.config import load_config, to_dict
+from edgedepth.train.variants import ABLATION_VARIANTS as VARIANTS
 from edgedepth.utils.io import atomic_write_text, write_json
 
-VARIANTS: dict[str, list[str]] = {
-    "source_only": ["loss.cycle=0", "loss.adv=0", "loss.seg=0", "model.semantics=false", "curriculum.enabled=false"],
-    "cycle": ["loss.adv=0", "loss.seg=0", "model.semantics=false", "curriculum.enabled=false"],
-    "adversarial": ["loss.seg=0", "model.semantics=false", "curriculum.enabled=false"],
-    "adversarial_semantic": ["curriculum.enabled=false"],
-    "full_curriculum": ["curriculum.enabled=true"],
-    "oracle": ["loss.cycle=0", "loss.adv=0", "loss.seg=0", "model.semantics=false", "curriculum.enabled=false",
-               "loss.target_depth=1.0"],
-}
 METRICS = ("abs_rel", "rmse", "a1")
 
 

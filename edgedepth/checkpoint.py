@@ -20,10 +20,21 @@ FORMAT = "edgedepth-checkpoint"
 VERSION = 1
 
 
+def _on_cpu(value: Any) -> Any:
+    """``value`` with every tensor moved to the CPU, so a checkpoint written on a GPU loads anywhere."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(v) for v in value)
+    return value
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Serialise ``state`` (plus format tags) to ``path`` via a temporary file and a rename."""
+    """Serialise ``state`` (plus format tags, tensors on the CPU) to ``path`` via a temporary file and a rename."""
     buf = io.BytesIO()
-    torch.save({"format": FORMAT, "version": VERSION, **state}, buf)
+    torch.save(_on_cpu({"format": FORMAT, "version": VERSION, **state}), buf)
     atomic_write_bytes(path, buf.getvalue())
 
 

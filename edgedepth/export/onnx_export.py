@@ -79,7 +79,7 @@ def _trace_to_onnx(depth_net: torch.nn.Module, size: tuple[int, int], batch: Bat
     from edgedepth.models.depth import DepthPredictor  # forward = predict_depth: one output, "depth"
 
     n = 1 if batch == "dynamic" else batch
-    dummy = torch.rand(n, 3, *size)
+    dummy = torch.rand(n, 3, *size)  # device-ok: export traces the model on the CPU
     dynamic_axes = {INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}} if batch == "dynamic" else None
     buf = io.BytesIO()
     # The legacy (TorchScript) exporter: no onnxscript dependency, folds BatchNorm into Conv in eval mode.
@@ -191,7 +191,7 @@ def export_onnx(
         from edgedepth.export.verify import verify_onnx
 
         n = 2 if batch == "dynamic" else batch  # a dynamic graph must run with N != 1 too
-        images = torch.rand(n, 3, *size, generator=torch.Generator().manual_seed(0)).numpy()
+        images = torch.rand(n, 3, *size, generator=torch.Generator().manual_seed(0)).numpy()  # device-ok: numpy input
         report.verification = verify_onnx(out_path, depth_net=depth_net, images=images)
         if report.verification["max_rel_diff"] > FP32_REL_TOLERANCE:
             raise ExportError(

@@ -43,8 +43,9 @@ class Encoder(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         # Non-persistent: constants of the architecture, not weights, so state_dicts stay torchvision-like.
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)  # device-ok: buffers move with the module
+        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         """image [B,3,H,W] RGB in [0,1] -> five features [B,C_i,H/s_i,W/s_i]."""

@@ -57,8 +57,9 @@ def flip_batch(batch: dict[str, torch.Tensor], flip: torch.Tensor) -> dict[str, 
     out["K"] = K
     if "views_image" in batch:
         out["views_image"] = torch.where(flip.view(-1, 1, 1, 1, 1), batch["views_image"].flip(-1), batch["views_image"])
-        mirror = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0]))
-        mirrored_T = mirror @ batch["views_T"] @ mirror
+        views_T = batch["views_T"]
+        mirror = torch.diag(views_T.new_tensor([-1.0, 1.0, 1.0, 1.0]))
+        mirrored_T = mirror @ views_T @ mirror
         out["views_T"] = torch.where(flip.view(-1, 1, 1, 1), mirrored_T, batch["views_T"])
     return out
 
@@ -67,7 +68,8 @@ def jitter_batch(batch: dict[str, torch.Tensor], strength: float, generator: tor
     """Random brightness, contrast and saturation per sample, the same for a sample and its views
     (the photometric loss compares them, so they must stay consistent with each other)."""
     b = batch["image"].shape[0]
-    factors = 1 + strength * (2 * torch.rand(3, b, generator=generator) - 1)
+    # A CPU generator draws the same numbers on any device; the factors move to the images below.
+    factors = 1 + strength * (2 * torch.rand(3, b, generator=generator) - 1)  # device-ok: CPU generator
     bright, contrast, sat = (f.view(b, 1, 1, 1).to(batch["image"].device) for f in factors)
 
     def apply(img: torch.Tensor) -> torch.Tensor:
@@ -258,7 +260,7 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         if self.cfg.data.flip:
             g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + step * 2 + salt)
-            flip = torch.rand(batch["image"].shape[0], generator=g) < 0.5
+            flip = torch.rand(batch["image"].shape[0], generator=g) < 0.5  # device-ok: CPU generator, moved below
             batch = flip_batch(batch, flip.to(self.device))
         if self.cfg.data.color_jitter > 0:
             g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_033 + step * 2 + salt)
