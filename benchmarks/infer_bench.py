@@ -19,7 +19,7 @@ from edgedepth.bench.device import describe_device
 from edgedepth.bench.report import device_line
 from edgedepth.bench.timing import Timing, latency_stats, time_runner
 from edgedepth.infer import OutputWriter, open_source, run_pipeline
-from edgedepth.runtime import open_runner
+from edgedepth.backends import open_runner
 from edgedepth.utils.io import atomic_write_text, write_json
 
 GOAL = 0.85

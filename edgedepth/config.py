@@ -1,11 +1,13 @@
 """Typed configuration: dataclasses loaded from YAML, overridden with ``key=value`` on the command line.
 
 Unknown keys and values of the wrong type are errors that name the key. The resolved config is
-written next to every run's output (:func:`save_config`).
+written next to every run's output (:func:`save_config`). Names that a registry owns (encoders)
+are checked against that registry (``choices`` in a field's metadata), so a name lives in one place.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,13 +20,18 @@ from edgedepth.errors import ConfigError
 from edgedepth.utils.io import atomic_write_text
 
 
+def _choices(source: str):
+    """A field whose value must be one of ``module:function()``'s names (the registry that owns them)."""
+    return {"choices": source}
+
+
 @dataclass
 class ModelConfig:
-    encoder: Literal["resnet18", "resnet34", "resnet50", "mobilenet_v3_large"] = "resnet18"
+    encoder: str = field(default="resnet18", metadata=_choices("edgedepth.models.encoders:encoder_names"))
     encoder_weights: Optional[str] = None  # a local torchvision state_dict file; random init when None
     min_depth: float = 0.5
     max_depth: float = 80.0
-    semantic_backbone: Literal["resnet18", "resnet34", "resnet50"] = "resnet18"
+    semantic_backbone: str = field(default="resnet18", metadata=_choices("edgedepth.models.encoders:dilatable_encoder_names"))
     shared_backbone: bool = False  # S reuses D's encoder instead of its own (paper: separate)
     semantic_channels: int = 256  # ASPP/decoder width of S (DeepLabv3+: 256; narrower for CPU budgets)
     num_classes: int = 19
@@ -190,7 +197,17 @@ def _build(cls: type, values: dict, prefix: str = ""):
         if f.name in values:
             full = f"{prefix}.{f.name}" if prefix else f.name
             kwargs[f.name] = _coerce(values[f.name], hints[f.name], full)
+            _check_choice(f, kwargs[f.name], full)
     return cls(**kwargs)
+
+
+def _check_choice(f: dataclasses.Field, value: Any, key: str) -> None:
+    if "choices" not in f.metadata:
+        return
+    module, function = f.metadata["choices"].split(":")
+    allowed = getattr(importlib.import_module(module), function)()
+    if value not in allowed:
+        raise ConfigError(f"config key '{key}' is {value!r}, which is not allowed", fix=f"use one of: {', '.join(map(repr, allowed))}")
 
 
 def to_dict(cfg: Any) -> dict:

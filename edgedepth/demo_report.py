@@ -48,7 +48,7 @@ def _metrics_table(metrics: dict) -> list[str]:
 
 
 def write_report(out: Path, *, stage_seconds: dict[str, float], total_seconds: float) -> Path:
-    from edgedepth.engine.container import read_engine_header
+    from edgedepth.backends.container import read_engine_header
 
     history = _load(out / "train" / "history.json") or []
     summary = _load(out / "train" / "summary.json") or {}

@@ -14,3 +14,24 @@ def _pin_threads():
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def onnx_files(tmp_path_factory):
+    """Real tiny ONNX files (32x64): fp32 (dynamic batch), fp32 with static batch 2, fp16 and Q/DQ int8."""
+    from helpers.tiny_onnx import export_tiny
+
+    root = tmp_path_factory.mktemp("onnx")
+    return {
+        "fp32": export_tiny(root / "fp32.onnx"),
+        "fp32_static": export_tiny(root / "fp32_static.onnx", dynamic=False, batch=2),
+        "fp16": export_tiny(root / "fp16.onnx", precision="fp16"),
+        "int8": export_tiny(root / "int8.onnx", precision="int8"),
+    }
+
+
+@pytest.fixture
+def images():
+    import numpy as np
+
+    return np.random.default_rng(0).random((3, 3, 32, 64), dtype=np.float32)

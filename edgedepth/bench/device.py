@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edgedepth.device import cpu_features, cpu_model, cuda_device
+
 # L4T release -> JetPack (NVIDIA's release tables; dusty-nv/jetson-containers l4t_version.py).
 L4T_TO_JETPACK = {
     "36.4.3": "6.2", "36.4.0": "6.1", "36.3.0": "6.0", "36.2.0": "6.0 DP",
@@ -57,14 +59,6 @@ def _load_average() -> float | None:
     return None
 
 
-def cpu_model(root: Path = Path("/")) -> str:
-    text = _read(root / "proc/cpuinfo") or ""
-    for key in ("model name", "Hardware", "Processor", "cpu model"):
-        if m := re.search(rf"^{key}\s*:\s*(.+)$", text, re.MULTILINE):
-            return m.group(1).strip()
-    return platform.processor() or platform.machine()
-
-
 def library_versions() -> dict[str, str | None]:
     """Versions of the inference libraries that import here (None = not installed)."""
     out: dict[str, str | None] = {}
@@ -85,12 +79,14 @@ def describe_gpu() -> dict | None:
         if len(fields) == 3:
             gpu.update(name=fields[0], driver=fields[1], memory_mb=float(fields[2]))
     with contextlib.suppress(Exception):
+        if device := cuda_device():
+            gpu.setdefault("name", device["name"])
+            gpu["compute_capability"] = device["compute_capability"]
+    with contextlib.suppress(Exception):
         import torch  # lazily: only to read the CUDA runtime it was built with
 
-        if torch.cuda.is_available():
-            gpu.setdefault("name", torch.cuda.get_device_name(0))
+        if gpu and torch.cuda.is_available():
             gpu["cuda"] = torch.version.cuda
-            gpu["compute_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
     return gpu or None
 
 
@@ -153,7 +149,8 @@ def describe_device() -> dict:
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "python": sys.version.split()[0],
-        "cpu": {"model": cpu_model(), "threads": cpu_threads(), "load_average_1min": _load_average()},
+        "cpu": {"model": cpu_model(), "features": list(cpu_features()), "threads": cpu_threads(),
+                "load_average_1min": _load_average()},
         "gpu": describe_gpu(),
         "jetson": describe_jetson(),
         "versions": library_versions(),

@@ -1,6 +1,6 @@
 """``run_bench``: time one or several models at several batch sizes and describe the device.
 
-Targets are files (``.engine``, ``.onnx``, ``.pt`` — opened with ``edgedepth.runtime.open_runner``)
+Targets are files (``.engine``, ``.onnx``, ``.pt`` — opened with ``edgedepth.backends.open_runner``)
 or Runners that are already open. With several targets (compare mode) every result gets
 ``speedup_vs_first``: the first target's mean latency at that batch divided by its own.
 """
@@ -23,7 +23,7 @@ from edgedepth.errors import EdgedepthError
 def _open(target, *, backend: str, device: str, threads: int | None):
     """(runner, name, opened_here) for a path or an already open Runner."""
     if isinstance(target, (str, os.PathLike)):
-        from edgedepth.runtime import open_runner  # lazily: the runtime pulls in the backends
+        from edgedepth.backends import open_runner  # lazily: a backend imports its library when opened
 
         return open_runner(target, backend=backend, device=device, threads=threads), Path(target).name, True
     return target, getattr(target, "name", type(target).__name__), False

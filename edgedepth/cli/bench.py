@@ -18,6 +18,8 @@ def _batches(text: str) -> list[int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from edgedepth.backends import NAMES
+
     p = sub.add_parser(
         "bench",
         help="benchmark an engine, ONNX file or checkpoint (latency, throughput, memory, power)",
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     stop.add_argument("--duration", type=float, help="seconds of timed calls per batch size (replaces --iterations)")
     p.add_argument("--warmup", type=int, default=10, help="untimed calls first (default 10)")
     p.add_argument("--threads", type=int, help="CPU threads for CPU backends (default: the backend's choice)")
-    p.add_argument("--backend", default="auto", help="runner backend: auto, tensorrt, onnxruntime or torch")
+    p.add_argument("--backend", default="auto", help=f"runner backend: {', '.join(NAMES)} (an engine runs on the backend that built it)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--accuracy-data", metavar="NAME|DIR",
                    help="also measure AbsRel etc. on this dataset (e.g. synthetic-target) for the accuracy plot")

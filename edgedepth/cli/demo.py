@@ -1,7 +1,12 @@
 """`edgedepth demo`: the whole flow on the built-in synthetic world, on a fresh machine.
 
 synthetic data -> check + preview -> short training -> evaluation -> ONNX export ->
-INT8 engine -> benchmark -> inference on a synthetic video -> report.md
+engines -> benchmark -> inference on a synthetic video -> report.md
+
+On a CPU the engine is INT8 (ONNX Runtime, or OpenVINO where installed). On a GPU (``--device cuda``)
+training runs with AMP and the fused CUDA warp kernels, ``model.engine`` is FP16 from the fastest
+GPU backend present (TensorRT, else ONNX Runtime's CUDA provider, else PyTorch with CUDA graphs) and
+``model.int8.engine`` is INT8 from the best INT8 backend present.
 
 Every stage runs the same command a user would type, so the demo is also a smoke test of the CLI.
 """
@@ -28,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the demo config's)")
     p.add_argument("--frames", type=int, default=48, help="frames of the synthetic video for inference (default 48)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to train, evaluate and run the engines (default: the GPU when torch sees one)")
     p.set_defaults(func=run)
 
 
@@ -69,16 +76,31 @@ def write_video(path: Path, n_frames: int, size: tuple[int, int], seed: int = 7)
     return path
 
 
+def _build_engines(stage: _Stages, out: Path, *, gpu: bool) -> list[Path]:
+    """model.engine (and on a GPU model.int8.engine), each from the fastest backend present for it."""
+    onnx = str(out / "model.onnx")
+    int8 = ["--precision", "int8", "--calib", "synthetic"]
+    if not gpu:
+        stage("build-engine", ["build-engine", "--onnx", onnx, *int8, "--out", str(out / "model.engine")])
+        return [out / "model.engine"]
+    stage("build-engine", ["build-engine", "--onnx", onnx, "--precision", "fp16", "--out", str(out / "model.engine")])
+    stage("build-engine int8", ["build-engine", "--onnx", onnx, *int8, "--out", str(out / "model.int8.engine")])
+    return [out / "model.engine", out / "model.int8.engine"]
+
+
 def run(args: argparse.Namespace) -> int:
     from edgedepth.config import load_config, packaged_config
     from edgedepth.demo_report import write_report
     from edgedepth.utils.io import ensure_writable_dir
 
-    out: Path = ensure_writable_dir(args.out)
-    if args.threads:
-        import torch
+    from edgedepth.device import torch_device
 
+    out: Path = ensure_writable_dir(args.out)
+    import torch
+
+    if args.threads:
         torch.set_num_threads(args.threads)
+    device = torch_device(args.device).type
     cfg_path = packaged_config("synthetic_demo")
     cfg = load_config(cfg_path)
     h, w = cfg.data.size
@@ -90,19 +112,18 @@ def run(args: argparse.Namespace) -> int:
     stage("check", ["data", "check", str(out / "data")])
     stage("preview", ["data", "preview", str(out / "data"), "--out", str(out / "preview.png"), "--domain", "target"])
 
-    overrides = [f"train.out={out / 'train'}", "train.tensorboard=true"]
+    overrides = [f"train.out={out / 'train'}", "train.tensorboard=true", f"train.device={device}"]
     if args.steps:
         overrides.append(f"train.steps={args.steps}")
     stage("train", ["train", "--config", str(cfg_path), *overrides])
     shutil.copyfile(out / "train" / "model.pt", out / "model.pt")
 
     stage("eval", ["eval", "--checkpoint", str(out / "model.pt"), "--data", "synthetic-target", "--json", str(out / "eval.json"),
-                   "--markdown", str(out / "eval.md"), "--grid", str(out / "eval_grid.png")])
-    stage("export", ["export", "--checkpoint", str(out / "model.pt"), "--out", str(out / "model.onnx"), "--size", size])
-    stage("build-engine", ["build-engine", "--onnx", str(out / "model.onnx"), "--precision", "int8", "--calib", "synthetic",
-                           "--out", str(out / "model.engine")])
-    stage("bench", ["bench", "--engine", str(out / "model.engine"), "--compare", str(out / "model.onnx"), str(out / "model.pt"),
-                    "--iterations", "30", "--warmup", "5", "--accuracy-data", "synthetic-target",
+                   "--markdown", str(out / "eval.md"), "--grid", str(out / "eval_grid.png"), "--device", device])
+    stage("export", ["export", "--checkpoint", str(out / "model.pt"), "--out", str(out / "model.onnx"), "--size", size, "--batch", "dynamic"])
+    engines = _build_engines(stage, out, gpu=device == "cuda")
+    stage("bench", ["bench", "--engine", str(engines[0]), "--compare", *map(str, engines[1:]), str(out / "model.onnx"),
+                    str(out / "model.pt"), "--iterations", "30", "--warmup", "5", "--accuracy-data", "synthetic-target",
                     "--json", str(out / "bench.json"), "--markdown", str(out / "bench.md"), "--plot", str(out / "bench.png")])
     video = write_video(out / "drive.avi", args.frames, (h, w))
     stage("infer", ["infer", "--engine", str(out / "model.engine"), "--source", str(video), "--out", str(out / "infer"), "--video"])

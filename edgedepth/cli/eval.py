@@ -39,14 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _semantic_net(state: dict, path: str, model_cfg, depth_net):
     """The checkpoint's semantic network in eval mode, or None when the checkpoint has none."""
     from edgedepth.checkpoint import load_state_dict_checked
@@ -94,6 +86,7 @@ def run(args: argparse.Namespace) -> Optional[int]:
 
     from edgedepth.checkpoint import load_checkpoint, load_depth_net
     from edgedepth.config import DataConfig, from_dict
+    from edgedepth.device import torch_device
     from edgedepth.eval import evaluate
     from edgedepth.eval.report import (
         save_grid_png,
@@ -102,7 +95,7 @@ def run(args: argparse.Namespace) -> Optional[int]:
         write_eval_markdown,
     )
 
-    device = _device(args.device)
+    device = torch_device(args.device)
     state = load_checkpoint(args.checkpoint)
     depth_net, model_cfg = load_depth_net(args.checkpoint)
     semantic_net = None if args.no_semantics else _semantic_net(state, args.checkpoint, model_cfg, depth_net)

@@ -9,6 +9,8 @@ from edgedepth.errors import EdgedepthError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from edgedepth.backends import NAMES
+
     p = sub.add_parser(
         "infer",
         help="run a model on a camera, RTSP stream, video file or image folder",
@@ -33,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, help="stop after N frames")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate written into the MP4 (default 30)")
     p.add_argument("--queue-size", type=int, default=4, help="frames buffered between stages (default 4)")
-    p.add_argument("--backend", default="auto", help="runner backend: auto, tensorrt, onnxruntime or torch")
+    p.add_argument("--backend", default="auto", help=f"runner backend: {', '.join(NAMES)} (an engine runs on the backend that built it)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, help="CPU threads for CPU backends")
     p.set_defaults(func=run)
@@ -52,7 +54,7 @@ def _intrinsics(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from edgedepth.infer import OutputWriter, open_source, run_pipeline
-    from edgedepth.runtime import open_runner
+    from edgedepth.backends import open_runner
     from edgedepth.utils.io import ensure_writable_dir
 
     # Everything that can be wrong is checked before the first frame: output, intrinsics, source, model.

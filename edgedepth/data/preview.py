@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from edgedepth.data.sample import IGNORE_INDEX, Sample
-from edgedepth.eval.report import colorize
+from edgedepth.imaging import colorize
 from edgedepth.utils.io import atomic_write_bytes
 
 # The official Cityscapes colours of trainIds 0..18 (road, sidewalk, building, ..., bicycle).

@@ -8,16 +8,13 @@ from typing import Any
 import numpy as np
 
 from edgedepth.eval.metrics import METRIC_KEYS
+from edgedepth.imaging import colorize
 from edgedepth.utils.io import atomic_open, atomic_write_text, write_json
 
 # Keys of evaluate()'s result that hold arrays for the grid, not numbers for the report.
 _NOT_JSON = ("grid",)
 
 # matplotlib's "magma" sampled at 9 points (dark = far/low, bright = near/high), interpolated linearly.
-_MAGMA = np.array([
-    [0, 0, 4], [29, 17, 71], [81, 18, 124], [131, 38, 129], [183, 55, 121],
-    [231, 82, 99], [252, 137, 97], [254, 196, 136], [252, 253, 191],
-], dtype=np.float64)  # fmt: skip
 
 
 def json_ready(result: dict) -> dict:
@@ -93,18 +90,6 @@ def text_table(result: dict) -> str:
 
 
 # ---------------------------------------------------------------- PNG grid
-
-
-def colorize(values: np.ndarray, vmin: float, vmax: float, mask: np.ndarray | None = None) -> np.ndarray:
-    """[H,W] floats -> [H,W,3] uint8 through the magma ramp; pixels outside ``mask`` are black."""
-    t = np.clip((values - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
-    t = np.nan_to_num(t) * (len(_MAGMA) - 1)
-    lo = np.floor(t).astype(int).clip(0, len(_MAGMA) - 2)
-    frac = (t - lo)[..., None]
-    rgb = _MAGMA[lo] * (1 - frac) + _MAGMA[lo + 1] * frac
-    if mask is not None:
-        rgb[~mask] = 0
-    return rgb.round().astype(np.uint8)
 
 
 def grid_image(images: Any, gt: Any, pred: Any, *, pad: int = 2) -> np.ndarray:

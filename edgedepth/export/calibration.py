@@ -185,20 +185,43 @@ def as_image_array(images) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def read_image_folder(folder: Path, *, size: tuple[int, int], n: int) -> np.ndarray:
+    """Up to ``n`` images spread evenly over ``folder`` (sorted by name), scaled to cover ``size`` and
+    centre-cropped, as float32 [N,3,H,W] in [0,1]. Needs no torch."""
+    from edgedepth.imaging import list_images, read_rgb, resize_cover
+
+    files = list_images(folder)
+    picked = [files[int(i)] for i in np.unique(np.linspace(0, len(files) - 1, min(n, len(files))).round())]
+    images = []
+    for path in picked:
+        try:
+            rgb = read_rgb(path)
+        except OSError as e:
+            raise ExportError(f"calibration image '{path}' cannot be read", why=str(e), fix="remove or replace it") from None
+        images.append(resize_cover(rgb, size).transpose(2, 0, 1))
+    return np.ascontiguousarray(np.stack(images), dtype=np.float32) / np.float32(255.0)
+
+
 def load_calibration_set(source: str | Path, *, size: tuple[int, int], n: int = 32, seed: int = 0, split: str = "train") -> tuple[np.ndarray, np.ndarray | None]:
     """Images [N,3,H,W] and, when the dataset has it, ground-truth depth [N,1,H,W] (else None).
 
-    ``source`` is ``"synthetic"`` (the synthetic world's target domain, the deployment domain),
-    a dataset name or folder understood by ``edgedepth.data.build_dataset``.
+    ``source`` is a folder of images (read with numpy and PIL: no torch needed), ``"synthetic"`` (the
+    synthetic world's target domain, the deployment domain), or a dataset name or folder understood
+    by ``edgedepth.data.build_dataset`` (those need torch).
     """
+    from edgedepth.imaging import list_images
+
     source = str(source)
     looks_like_path = "/" in source or os.sep in source or Path(source).exists()
     if source != "synthetic" and looks_like_path and not Path(source).is_dir():
         raise ExportError(f"calibration folder '{source}' does not exist", fix="pass --calib DIR with images (e.g. from `edgedepth data synth`) or --calib synthetic")
+    if source != "synthetic" and Path(source).is_dir() and list_images(source):
+        return read_image_folder(Path(source), size=size, n=n), None
     try:
         from edgedepth.data import SyntheticWorld, build_dataset
     except ImportError as e:
-        raise ExportError("edgedepth.data is not available to load calibration images", why=str(e)) from None
+        raise ExportError(f"calibration data '{source}' is a dataset, and reading datasets needs torch", why=str(e),
+                          fix="pass --calib DIR with the images themselves (png/jpg), or install torch") from None
     try:
         if source == "synthetic":
             dataset = SyntheticWorld(domain="target", size=size, length=n, seed=seed, views="stereo")

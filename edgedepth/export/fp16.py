@@ -14,7 +14,7 @@ import numpy as np
 
 from edgedepth.errors import ExportError
 from edgedepth.export.graph import consumers_of, head_nodes, producers_of
-from edgedepth.export.onnx_export import set_metadata
+from edgedepth.contract import set_metadata
 from edgedepth.export.verify import load_onnx
 from edgedepth.utils.io import atomic_write_bytes
 

@@ -17,13 +17,19 @@ from typing import Any, Union
 import torch
 
 from edgedepth import __version__
+from edgedepth.contract import (
+    CHECKPOINT_KEY,
+    CHECKPOINT_SHA256_KEY,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    PREPROCESSING,
+    file_sha256,
+    set_metadata,
+)
 from edgedepth.errors import ExportError
 from edgedepth.utils.io import atomic_write_bytes
 
 Batch = Union[int, str]
-INPUT_NAME = "image"
-OUTPUT_NAME = "depth"
-PREPROCESSING = "rgb01"
 MIN_OPSET = 17
 # FP32 ONNX Runtime vs PyTorch: max |diff| / depth must stay below this (issue 6: 1e-4 relative).
 FP32_REL_TOLERANCE = 1e-4
@@ -101,24 +107,17 @@ def _trace_to_onnx(depth_net: torch.nn.Module, size: tuple[int, int], batch: Bat
 
 
 def _simplify(model):
-    """onnxslim's graph, or None when it fails or does not remove nodes."""
-    import onnxslim
+    """onnxslim's graph, or None when it is not installed, fails or does not remove nodes."""
+    try:
+        import onnxslim
+    except ImportError:  # an optimisation only: the exported graph is valid without it
+        return None
 
     try:
         slim = onnxslim.slim(model)
     except Exception:  # onnxslim is an optimisation: an exported graph that it cannot handle is still valid
         return None
     return slim if slim is not None and len(slim.graph.node) < len(model.graph.node) else None
-
-
-def set_metadata(model, metadata: dict[str, Any]) -> None:
-    """Replace ``model.metadata_props`` entries with ``metadata`` (values stored as strings)."""
-    keep = [p for p in model.metadata_props if p.key not in metadata]
-    del model.metadata_props[:]
-    for p in keep:
-        model.metadata_props.add(key=p.key, value=p.value)
-    for key, value in metadata.items():
-        model.metadata_props.add(key=str(key), value=str(value))
 
 
 def export_onnx(
@@ -208,5 +207,6 @@ def export_from_checkpoint(ckpt: str | Path, out_path: str | Path, **kwargs: Any
     from edgedepth.checkpoint import load_depth_net
 
     net, _ = load_depth_net(ckpt)
-    metadata = {"checkpoint": Path(ckpt).name, **(kwargs.pop("metadata", None) or {})}
+    # The file name and hash let the torch backend find these weights next to the ONNX later.
+    metadata = {CHECKPOINT_KEY: Path(ckpt).name, CHECKPOINT_SHA256_KEY: file_sha256(ckpt), **(kwargs.pop("metadata", None) or {})}
     return export_onnx(net, out_path, metadata=metadata, **kwargs)

@@ -23,7 +23,7 @@ import numpy as np
 from edgedepth.errors import ExportError
 from edgedepth.export.calibration import activation_ranges, as_image_array
 from edgedepth.export.graph import consumers_of, head_nodes, topological_sort
-from edgedepth.export.onnx_export import set_metadata
+from edgedepth.contract import set_metadata
 from edgedepth.export.verify import depth_accuracy, load_onnx, ort_session, run_onnx
 from edgedepth.utils.io import atomic_write_bytes
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from edgedepth.engine.onnx_info import REQUIRED_METADATA
+from edgedepth.contract import REQUIRED_METADATA
 from edgedepth.errors import ExportError
 
 

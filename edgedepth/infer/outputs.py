@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgedepth.imaging import colorize_depth
 from edgedepth.utils.io import ensure_writable_dir
 from edgedepth.utils.io import atomic_write_bytes, write_json
 
@@ -49,16 +50,6 @@ def depth_to_png16(depth_m: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", mm, PNG_FAST)
     assert ok, "PNG encoding of a uint16 array cannot fail"
     return buf.tobytes()
-
-
-def colorize(depth_m: np.ndarray, *, min_depth: float, max_depth: float) -> np.ndarray:
-    """[H,W] metres -> [H,W,3] uint8 RGB. Inverse depth on a fixed range, so colours are stable over time."""
-    import cv2
-
-    inv = 1.0 / np.clip(depth_m, min_depth, max_depth)
-    norm = (inv - 1.0 / max_depth) / (1.0 / min_depth - 1.0 / max_depth)
-    bgr = cv2.applyColorMap(np.clip(norm * 255.0, 0, 255).astype(np.uint8), cv2.COLORMAP_MAGMA)
-    return bgr[..., ::-1].copy()
 
 
 def point_cloud_ply(depth_m: np.ndarray, rgb: np.ndarray, k: Intrinsics) -> bytes:
@@ -123,7 +114,7 @@ class OutputWriter:
         import cv2
 
         h, w = image.shape[:2] if self.side_by_side else depth.shape
-        vis = colorize(cv2.resize(depth, (w, h), interpolation=cv2.INTER_LINEAR) if self.side_by_side else depth,
+        vis = colorize_depth(cv2.resize(depth, (w, h), interpolation=cv2.INTER_LINEAR) if self.side_by_side else depth,
                        min_depth=self.min_depth, max_depth=self.max_depth)
         if self.side_by_side:
             vis = np.concatenate([image, vis], axis=1)

@@ -10,11 +10,10 @@ from edgedepth.config import ModelConfig
 from edgedepth.errors import ConfigError
 from edgedepth.models.depth import DepthNet, DepthPredictor, build_depth_net, disp_to_depth
 from edgedepth.models.discriminator import Discriminator, build_discriminator, discriminator_input
-from edgedepth.models.encoders import ENCODERS, Encoder, build_encoder
+from edgedepth.models.encoders import Encoder, build_encoder, encoder_names, register_encoder
 from edgedepth.models.semantic import SemanticNet, build_semantic_net
 
 __all__ = [
-    "ENCODERS",
     "DepthNet",
     "DepthPredictor",
     "Discriminator",
@@ -24,6 +23,8 @@ __all__ = [
     "build_depth_net_from_config",
     "build_discriminator",
     "build_encoder",
+    "encoder_names",
+    "register_encoder",
     "build_models",
     "build_semantic_net",
     "build_semantic_net_from_config",

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgedepth.errors import ConfigError
-from edgedepth.models.encoders import Encoder, EncoderName, build_encoder
+from edgedepth.models.encoders import Encoder, build_encoder
 
 DECODER_CHANNELS = (16, 32, 64, 128, 256)
 NUM_SCALES = 4
@@ -122,7 +122,7 @@ class DepthPredictor(nn.Module):
 
 def build_depth_net(
     *,
-    encoder: EncoderName = "resnet18",
+    encoder: str = "resnet18",
     min_depth: float = 0.5,
     max_depth: float = 80.0,
     weights: Optional[str | Path] = None,

@@ -4,22 +4,21 @@ Every encoder takes an RGB image in [0, 1] (ImageNet normalisation happens insid
 encoder sees the same input from either network) and returns five feature maps at strides
 2, 4, 8, 16 and 32 (16 for the last one when the last stage is dilated for DeepLab).
 The architectures are torchvision's; weights are random unless a local torchvision
-``state_dict`` file is given.
+``state_dict`` file is given. Each architecture is registered once, by name
+(:func:`register_encoder`, as timm's ``register_model``); :func:`build_encoder` and the config's
+``model.encoder`` / ``model.semantic_backbone`` validation read the same table.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Callable, Optional
 
 import torch
 import torchvision
 from torch import nn
 
 from edgedepth.errors import CheckpointError, ConfigError
-
-EncoderName = Literal["resnet18", "resnet34", "resnet50", "mobilenet_v3_large"]
-ENCODERS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "mobilenet_v3_large")
-RESNETS: tuple[str, ...] = ("resnet18", "resnet34", "resnet50")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -142,20 +141,65 @@ def _load_weights(net: nn.Module, path: str | Path, *, name: str) -> None:
         ) from None
 
 
-def build_encoder(*, name: str = "resnet18", weights: Optional[str | Path] = None, dilate_last: bool = False) -> Encoder:
-    """A five-level encoder; ``dilate_last`` (ResNets only) gives output stride 16 for DeepLab."""
-    if name not in ENCODERS:
-        raise ConfigError(f"unknown encoder '{name}'", fix=f"use one of: {', '.join(ENCODERS)}")
-    if name in RESNETS:
+@dataclass(frozen=True)
+class _Entry:
+    make: Callable[[Optional[str | Path], bool], Encoder]  # (weights, dilate_last) -> encoder
+    dilatable: bool  # can run at output stride 16 (what DeepLab's backbone needs)
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_encoder(name: str, *, dilatable: bool):
+    """Decorator: ``make(weights, dilate_last) -> Encoder`` becomes the encoder ``name``."""
+
+    def register(make: Callable[[Optional[str | Path], bool], Encoder]):
+        if name in _REGISTRY:
+            raise ValueError(f"encoder '{name}' is registered twice")
+        _REGISTRY[name] = _Entry(make, dilatable)
+        return make
+
+    return register
+
+
+def encoder_names(*, dilatable: bool = False) -> tuple[str, ...]:
+    """Registered encoder names (only those that can be dilated for DeepLab, when asked)."""
+    return tuple(n for n, e in _REGISTRY.items() if e.dilatable or not dilatable)
+
+
+def dilatable_encoder_names() -> tuple[str, ...]:
+    """The encoders DeepLab's semantic network can use (output stride 16)."""
+    return encoder_names(dilatable=True)
+
+
+def _resnet(name: str):
+    @register_encoder(name, dilatable=True)
+    def make(weights: Optional[str | Path], dilate_last: bool) -> Encoder:
         net = getattr(torchvision.models, name)(weights=None)
         net.fc = nn.Identity()
-    else:
-        if dilate_last:
-            raise ConfigError(f"encoder '{name}' cannot be dilated", fix=f"use a ResNet backbone: {', '.join(RESNETS)}")
-        net = torchvision.models.mobilenet_v3_large(weights=None)
-        net.classifier = nn.Identity()
-    if weights is not None:
-        _load_weights(net, weights, name=name)
-    if name in RESNETS:
+        if weights is not None:
+            _load_weights(net, weights, name=name)
         return ResNetEncoder(net, name, dilate_last=dilate_last)
-    return MobileNetEncoder(net, name)
+
+
+for _name in ("resnet18", "resnet34", "resnet50"):
+    _resnet(_name)
+
+
+@register_encoder("mobilenet_v3_large", dilatable=False)
+def _mobilenet(weights: Optional[str | Path], dilate_last: bool) -> Encoder:
+    net = torchvision.models.mobilenet_v3_large(weights=None)
+    net.classifier = nn.Identity()
+    if weights is not None:
+        _load_weights(net, weights, name="mobilenet_v3_large")
+    return MobileNetEncoder(net, "mobilenet_v3_large")
+
+
+def build_encoder(*, name: str = "resnet18", weights: Optional[str | Path] = None, dilate_last: bool = False) -> Encoder:
+    """A five-level encoder; ``dilate_last`` gives output stride 16 (for DeepLab; dilatable encoders only)."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown encoder '{name}'", fix=f"use one of: {', '.join(encoder_names())}")
+    entry = _REGISTRY[name]
+    if dilate_last and not entry.dilatable:
+        raise ConfigError(f"encoder '{name}' cannot be dilated", fix=f"use one of: {', '.join(encoder_names(dilatable=True))}")
+    return entry.make(weights, dilate_last)

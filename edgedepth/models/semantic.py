@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgedepth.errors import ConfigError
-from edgedepth.models.encoders import RESNETS, Encoder, build_encoder
+from edgedepth.models.encoders import Encoder, build_encoder, encoder_names
 
 ASPP_RATES = (6, 12, 18)  # at output stride 16
 ASPP_CHANNELS = 256
@@ -122,7 +122,7 @@ def build_semantic_net(
         raise ConfigError(f"model.num_classes is {num_classes}", fix="use the number of semantic classes, e.g. 19")
     if shared_encoder is not None:
         return SemanticNet(shared_encoder, num_classes=num_classes, owns_encoder=False, channels=channels)
-    if backbone not in RESNETS:
-        raise ConfigError(f"semantic backbone '{backbone}' is not supported", fix=f"use one of: {', '.join(RESNETS)}")
+    if backbone not in encoder_names(dilatable=True):
+        raise ConfigError(f"semantic backbone '{backbone}' is not supported", fix=f"use one of: {', '.join(encoder_names(dilatable=True))}")
     encoder = build_encoder(name=backbone, weights=weights, dilate_last=True)
     return SemanticNet(encoder, num_classes=num_classes, owns_encoder=True, channels=channels)

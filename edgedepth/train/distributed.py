@@ -23,15 +23,6 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device(f"cuda:{local_rank}")
-    return device
-
-
 def init_distributed(device: torch.device) -> DistInfo:
     """Join the process group torchrun describes in the environment; a single process otherwise."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

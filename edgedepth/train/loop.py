@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from edgedepth.config import Config, save_config
+from edgedepth.device import torch_device
 from edgedepth.errors import TrainingError
 from edgedepth.losses import adversarial_loss, cycle_loss, depth_l1, segmentation_ce, smoothness_loss
 from edgedepth.models import build_models, discriminator_input, disp_to_depth
@@ -93,7 +94,7 @@ class Trainer:
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
-        self.device = ddp.resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.device = torch_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
         self.dist = ddp.init_distributed(self.device)
         self.out = Path(cfg.train.out)
         torch.manual_seed(cfg.train.seed + self.dist.rank)

@@ -1,17 +1,11 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from tiny_model import export_tiny_onnx  # noqa: E402
-
-from edgedepth.runtime import open_runner  # noqa: E402
+from edgedepth.backends import open_runner
 
 
 @pytest.fixture(scope="session")
-def tiny_onnx(tmp_path_factory):
-    return export_tiny_onnx(tmp_path_factory.mktemp("model") / "tiny.onnx")
+def tiny_onnx(onnx_files):
+    return onnx_files["fp32"]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 
 from edgedepth.bench import run_bench
 from edgedepth.errors import EdgedepthError
-from edgedepth.runtime import open_runner
+from edgedepth.backends import open_runner
 
 STATS = {"mean", "std", "min", "p50", "p90", "p95", "p99", "max"}
 

@@ -7,13 +7,13 @@ import pytest
 
 from edgedepth.cli import main as cli
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
-from tiny_model import export_tiny_onnx, write_foreign_engine  # noqa: E402
+from helpers.engines import write_foreign_engine
+from helpers.tiny_onnx import export_tiny
 
 
 @pytest.fixture(scope="module")
 def onnx_file(tmp_path_factory):
-    return export_tiny_onnx(tmp_path_factory.mktemp("m") / "tiny.onnx")
+    return export_tiny(tmp_path_factory.mktemp("m") / "tiny.onnx")
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,9 @@
-"""Fixtures: tiny KITTI raw, Virtual KITTI 2 and Cityscapes trees in tmp_path (see realdata_fixtures.py)."""
+"""Fixtures: tiny KITTI raw, Virtual KITTI 2 and Cityscapes trees in tmp_path (see helpers/realdata.py)."""
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from realdata_fixtures import KITTI_DRIVE, write_cityscapes, write_kitti, write_vkitti2
+from helpers.realdata import KITTI_DRIVE, write_cityscapes, write_kitti, write_vkitti2
 
 
 @pytest.fixture

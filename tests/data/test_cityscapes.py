@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from realdata_fixtures import CS_BASELINE, CX, CY, FX, FY
+from helpers.realdata import CS_BASELINE, CX, CY, FX, FY
 from PIL import Image
 
 from edgedepth.data.cityscapes import LABEL_LUT, Cityscapes, disparity_to_depth

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from realdata_fixtures import CX, CY, FX, FY, KITTI_DATE, KITTI_DRIVE, write_kitti
+from helpers.realdata import CX, CY, FX, FY, KITTI_DATE, KITTI_DRIVE, write_kitti
 
 from edgedepth.data.kitti import KittiRaw, project_velodyne
 from edgedepth.errors import DataError

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from realdata_fixtures import CX, FX, KITTI_DATE, KITTI_DRIVE
+from helpers.realdata import CX, FX, KITTI_DATE, KITTI_DRIVE
 
 from edgedepth.data.registry import build_dataset, check_dataset, detect_format
 from edgedepth.data.sample import Sample, View

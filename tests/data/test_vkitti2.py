@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from realdata_fixtures import CX, CY, FX, FY, VK_BASELINE, VK_STEP, write_vkitti2
+from helpers.realdata import CX, CY, FX, FY, VK_BASELINE, VK_STEP, write_vkitti2
 from PIL import Image
 
 from edgedepth.data.vkitti2 import VirtualKitti2, colors_to_train_ids, load_colors

@@ -6,7 +6,8 @@ from PIL import Image
 
 from edgedepth.data import Sample
 from edgedepth.eval import evaluate, save_grid_png, write_eval_json, write_eval_markdown
-from edgedepth.eval.report import colorize, grid_image, text_table
+from edgedepth.eval.report import grid_image, text_table
+from edgedepth.imaging import colorize
 
 
 def _result():

@@ -12,7 +12,8 @@ Inside :func:`fake_cuda`:
 - ``.cpu()`` / ``.to("cpu")`` give plain CPU tensors; ``.numpy()`` of a CudaLike fails, as it does
   for a real CUDA tensor.
 
-Autocast("cuda") does not change these tensors (the C++ side sees CPU tensors), so dtype bugs under
+Streams are no-ops (the CPU runs everything in order); CUDA graphs cannot be faked and are
+left to a real GPU. Autocast("cuda") does not change these tensors (the C++ side sees CPU tensors), so dtype bugs under
 AMP need a real GPU (benchmarks/gpu_smoke.sh); placement bugs do not.
 """
 from __future__ import annotations
@@ -144,6 +145,21 @@ class _MoveMode(TorchFunctionMode):
         return func(*args, **kwargs) if moved is NotImplemented else moved
 
 
+class _Stream:
+    """torch.cuda.Stream without a GPU: work is synchronous on the CPU, so there is nothing to order."""
+
+    cuda_stream = 0
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def synchronize(self) -> None:
+        pass
+
+    def wait_stream(self, other) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def replacing_parameters() -> Iterator[None]:
     """``Module.to``/``cpu`` replace each Parameter by a new one, as they must for CudaLike ones (the CPU
@@ -166,6 +182,9 @@ def fake_cuda() -> Iterator[None]:
             ("torch.cuda.is_available", lambda: True),
             ("torch.cuda.device_count", lambda: 1),
             ("torch.cuda.synchronize", lambda device=None: None),
+            ("torch.cuda.Stream", _Stream),
+            ("torch.cuda.current_stream", lambda device=None: _Stream()),
+            ("torch.cuda.stream", lambda stream=None: contextlib.nullcontext()),
             # the optimisers' CUDA-graph capture check asks the accelerator for its current stream
             ("torch.accelerator.current_accelerator", lambda check_available=False: None),
         ):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from edgedepth.errors import EdgedepthError
-from edgedepth.infer.outputs import Intrinsics, OutputWriter, colorize, depth_to_png16, point_cloud_ply
+from edgedepth.imaging import colorize_depth as colorize
+from edgedepth.infer.outputs import Intrinsics, OutputWriter, depth_to_png16, point_cloud_ply
 
 
 def test_png16_is_millimetres():

@@ -9,7 +9,7 @@ import torch
 
 from edgedepth.errors import EdgedepthError
 from edgedepth.kernels import active_backend, inverse_warp, photometric_error, reference
-from tests.kernels.conftest import make_inputs
+from helpers.warp import make_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,14 +42,15 @@ def test_mixed_dtypes_are_promoted(require_ops):
 
 
 def _run(code: str, **env) -> subprocess.CompletedProcess:
+    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))  # for helpers.*
     return subprocess.run([sys.executable, "-W", "default", "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
+                          env={**os.environ, "PYTHONPATH": path, **env}, timeout=120)
 
 
 def test_missing_library_falls_back_with_one_warning(tmp_path):
     code = (
         "from edgedepth.kernels import active_backend, photometric_error\n"
-        "from tests.kernels.conftest import make_inputs\n"
+        "from helpers.warp import make_inputs\n"
         "x = make_inputs(h=6, w=9)\n"
         "photometric_error(*x); photometric_error(*x)\n"
         "print(active_backend())\n"
@@ -65,7 +66,7 @@ def test_fused_without_library_raises(tmp_path):
     code = (
         "from edgedepth.kernels import inverse_warp\n"
         "from edgedepth.errors import EdgedepthError\n"
-        "from tests.kernels.conftest import make_inputs\n"
+        "from helpers.warp import make_inputs\n"
         "x = make_inputs(h=6, w=9)\n"
         "try:\n    inverse_warp(*x[1:], backend='fused')\n"
         "except EdgedepthError as e:\n    print(e.message())\n"

@@ -6,7 +6,7 @@ import torch
 
 from edgedepth.kernels import inverse_warp, ops, photometric_error, reference
 from edgedepth.kernels.reference import project_to_source
-from tests.kernels.conftest import make_inputs, opcheck_cases
+from helpers.warp import make_inputs, opcheck_cases
 
 SIZES = [(13, 21), (35, 19), (2, 3)]  # not multiples of the 16-row tile; 35 spans three tiles
 

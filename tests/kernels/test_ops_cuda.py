@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from edgedepth.kernels import inverse_warp, ops, photometric_error, reference
-from tests.kernels.conftest import make_inputs, opcheck_cases
-from tests.kernels.test_cycle_loss_backends import optimise_depth
+from helpers.warp import make_inputs, opcheck_cases
+from helpers.warp import optimise_depth
 
 pytestmark = [
     pytest.mark.cuda,

@@ -101,3 +101,21 @@ def test_export_of_a_model_that_lives_on_cuda(tmp_path):
     with replacing_parameters():
         report = export_onnx(net, tmp_path / "m.onnx", size=(64, 96))
     assert report.verification["max_rel_diff"] < 1e-4
+
+
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (benchmarks/gpu_smoke.sh runs these)")
+
+
+@needs_gpu
+@pytest.mark.parametrize("variant", list(ABLATION_VARIANTS))
+def test_every_ablation_variant_trains_on_a_real_gpu(tmp_path, variant):
+    """AMP and the fused CUDA kernels; the checkpoint resumes on the GPU and loads on the CPU."""
+    from edgedepth.train import train
+
+    base = TINY + ABLATION_VARIANTS[variant] + ["train.steps=2", "train.amp=true", "train.ckpt_every=1"]
+    first = train(load_config(None, base + ["train.max_steps_per_run=1", f"train.out={tmp_path}"]))
+    ckpt = next((tmp_path / "checkpoints").glob("step_*.pt"))
+    resumed = train(load_config(None, base + [f"train.resume={ckpt}", f"train.out={tmp_path}"]))
+    assert first["steps"] == 1 and resumed["steps"] == 2 and resumed["eval"]["metrics"]["abs_rel"] > 0
+    state = load_checkpoint(tmp_path / "model.pt")
+    assert all(t.device.type == "cpu" for t in state["models"]["depth"].values())

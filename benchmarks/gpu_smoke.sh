@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Everything that needs a GPU, in one pass that fits a short GPU loan (about 5 minutes on an H100/H200):
+#   1. build the CPU and CUDA operators against the installed torch (setup.py, this GPU's architecture)
+#   2. the tests that need a real GPU (CUDA kernels, training/eval/torch runner on CUDA)
+#   3. the whole demo on the GPU: training with AMP and the fused CUDA kernels, eval, export, FP16 and
+#      INT8 engines from the best backends present, bench, infer
+#   4. the GPU benchmarks: torch backend (FP16 + CUDA graphs vs FP32 eager) and end-to-end inference
+# and one report, benchmarks/results/gpu_smoke_<gpu>.{md,json}, naming the GPU.
+#
+#   benchmarks/gpu_smoke.sh                      # on the GPU machine, from a checkout
+#   DEVICE=cpu STEPS=20 benchmarks/gpu_smoke.sh  # rehearsal of the flow on a CPU (no report is kept)
+#
+# Env: OUT (default benchmarks/results), WORK (scratch, default a temp dir), STEPS (demo training steps,
+#      default the demo config's), JOBS (compile jobs, default all cores), PY (default python3).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 EDGEDEPTH_NO_PROGRESS=1
+PY=${PY:-python3}
+DEVICE=${DEVICE:-cuda}
+OUT=${OUT:-benchmarks/results}
+WORK=${WORK:-$(mktemp -d)}
+JOBS=${JOBS:-$(nproc)}
+mkdir -p "$OUT" "$WORK"
+START=$(date +%s)
+declare -A STATUS SECONDS_OF
+
+step() {  # step NAME COMMAND...: run, time and record pass/fail; the script goes on after a failure
+  local name=$1 t0=$(date +%s)
+  shift
+  echo "== $name: $*"
+  if "$@" >"$WORK/$name.log" 2>&1; then STATUS[$name]=pass; else STATUS[$name]="FAIL (rc $?)"; fi
+  SECONDS_OF[$name]=$(( $(date +%s) - t0 ))
+  tail -n 15 "$WORK/$name.log"
+  echo "== $name: ${STATUS[$name]} in ${SECONDS_OF[$name]} s"
+}
+
+if [[ $DEVICE == cuda ]]; then
+  GPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+  ARCH=$($PY -c 'import torch; p = torch.cuda.get_device_capability(); print(f"{p[0]}.{p[1]}")')
+else
+  GPU="CPU rehearsal"
+  ARCH=""
+fi
+TAG=$(echo "$GPU" | tr -c 'A-Za-z0-9\n' '_' | sed 's/_*$//')
+
+step build env EDGEDEPTH_BUILD_CUDA=$([[ $DEVICE == cuda ]] && echo 1 || echo 0) TORCH_CUDA_ARCH_LIST="$ARCH" \
+  MAX_JOBS=$JOBS $PY setup.py build_ext --inplace
+step info $PY -m edgedepth info --json
+if [[ $DEVICE == cuda ]]; then
+  step tests env CI=1 $PY -m pytest -q -p no:cacheprovider -rs tests/kernels/test_ops_cuda.py tests/train/test_on_cuda.py \
+    tests/backends/torch/test_runner.py tests/kernels/test_ops.py
+fi
+step demo $PY -m edgedepth demo --device "$DEVICE" --out "$WORK/demo" ${STEPS:+--steps $STEPS} --frames 96
+step torch_backend $PY benchmarks/torch_backend_bench.py --checkpoint "$WORK/demo/model.pt" --device "$DEVICE" \
+  --size 192x640 --batches 1,8 --iterations $([[ $DEVICE == cuda ]] && echo 200 || echo 5) --out "$WORK/torch_backend"
+step infer_bench $PY benchmarks/infer_bench.py --model "$WORK/demo/model.engine" --device "$DEVICE" --frames 150 \
+  --out "$WORK/infer_bench"
+
+# One report: the GPU, every step's status and time, the demo's numbers and both benchmarks.
+REPORT=$OUT/gpu_smoke_$TAG
+[[ $DEVICE == cuda ]] || REPORT=$WORK/gpu_smoke_rehearsal
+STEPS_JSON=$(for k in "${!STATUS[@]}"; do printf '{"step":"%s","status":"%s","seconds":%s}\n' "$k" "${STATUS[$k]}" "${SECONDS_OF[$k]}"; done)
+$PY benchmarks/gpu_smoke_report.py --gpu "$GPU" --work "$WORK" --out "$REPORT" --total-seconds $(( $(date +%s) - START )) \
+  --steps "$STEPS_JSON" --command "DEVICE=$DEVICE ${STEPS:+STEPS=$STEPS }benchmarks/gpu_smoke.sh"
+echo "report: $REPORT.md ($(( $(date +%s) - START )) s in all)"
+for k in "${!STATUS[@]}"; do [[ ${STATUS[$k]} == pass ]] || exit 1; done
