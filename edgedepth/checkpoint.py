@@ -93,3 +93,17 @@ def load_depth_net(path: str | Path, map_location: str | torch.device = "cpu"):
     net = build_depth_net_from_config(model_cfg)
     load_state_dict_checked(net, weights, what="depth", path=path)
     return net.eval(), model_cfg
+
+
+def load_semantic_net(state: dict[str, Any], path: str | Path, model_cfg, depth_net):
+    """The semantic network of a loaded checkpoint ``state`` in eval mode, or None when it has none.
+
+    A shared S runs on the (already loaded) encoder of ``depth_net``, which S's state_dict leaves out."""
+    from edgedepth.models import build_semantic_net_from_config
+
+    weights = (state.get("models") or {}).get("semantic")
+    if not weights:
+        return None
+    semantic_net = build_semantic_net_from_config(model_cfg, depth_net)
+    load_state_dict_checked(semantic_net, weights, what="semantic", path=path)
+    return semantic_net.eval()

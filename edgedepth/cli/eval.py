@@ -39,20 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _semantic_net(state: dict, path: str, model_cfg, depth_net):
-    """The checkpoint's semantic network in eval mode, or None when the checkpoint has none."""
-    from edgedepth.checkpoint import load_state_dict_checked
-    from edgedepth.models import build_semantic_net_from_config
-
-    weights = (state.get("models") or {}).get("semantic")
-    if not weights:
-        return None
-    # A shared S runs on the (already loaded) encoder of D, which S's state_dict leaves out.
-    semantic_net = build_semantic_net_from_config(model_cfg, depth_net)
-    load_state_dict_checked(semantic_net, weights, what="semantic", path=path)
-    return semantic_net.eval()
-
-
 def _dataset(args: argparse.Namespace, data_cfg):
     """The test split of --data; synthetic names reproduce the training run's held-out test set."""
     from edgedepth.data.registry import build_dataset
@@ -66,28 +52,14 @@ def _dataset(args: argparse.Namespace, data_cfg):
     )  # fmt: skip
 
 
-def _padded_to_32(fn):
-    """Wrap a network so any input size works: resize to multiples of 32 (the encoder's stride) and back."""
-    import torch.nn.functional as F
-
-    def run(images):
-        h, w = images.shape[-2:]
-        h32, w32 = max(32, round(h / 32) * 32), max(32, round(w / 32) * 32)
-        if (h32, w32) == (h, w):
-            return fn(images)
-        out = fn(F.interpolate(images, size=(h32, w32), mode="bilinear", align_corners=False))
-        return F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
-
-    return run
-
-
 def run(args: argparse.Namespace) -> Optional[int]:
     import torch
 
-    from edgedepth.checkpoint import load_checkpoint, load_depth_net
+    from edgedepth.checkpoint import load_checkpoint, load_depth_net, load_semantic_net
     from edgedepth.config import DataConfig, from_dict
     from edgedepth.device import torch_device
     from edgedepth.eval import evaluate
+    from edgedepth.models import resized_to_stride
     from edgedepth.eval.report import (
         save_grid_png,
         text_table,
@@ -98,7 +70,7 @@ def run(args: argparse.Namespace) -> Optional[int]:
     device = torch_device(args.device)
     state = load_checkpoint(args.checkpoint)
     depth_net, model_cfg = load_depth_net(args.checkpoint)
-    semantic_net = None if args.no_semantics else _semantic_net(state, args.checkpoint, model_cfg, depth_net)
+    semantic_net = None if args.no_semantics else load_semantic_net(state, args.checkpoint, model_cfg, depth_net)
     depth_net = depth_net.to(device)
     semantic_net = semantic_net.to(device) if semantic_net is not None else None
     data_cfg = from_dict((state.get("config") or {}).get("data", {}), DataConfig)
@@ -114,9 +86,9 @@ def run(args: argparse.Namespace) -> Optional[int]:
         return semantic_net(images.to(device))["logits"].float().cpu()
 
     result = evaluate(
-        _padded_to_32(predict), dataset, batch_size=args.batch_size, min_depth=args.min_depth,
+        resized_to_stride(predict), dataset, batch_size=args.batch_size, min_depth=args.min_depth,
         max_depth=args.max_depth, crop=None if args.crop == "none" else args.crop,
-        median_scaling=args.median_scaling, semantic_fn=_padded_to_32(segment) if semantic_net else None,
+        median_scaling=args.median_scaling, semantic_fn=resized_to_stride(segment) if semantic_net else None,
         grid_samples=args.grid_samples if args.grid else 0, boundary_px=args.boundary_px,
     )  # fmt: skip
     result["checkpoint"] = str(args.checkpoint)

@@ -80,14 +80,7 @@ def evaluate(
 
     check_depth_range(min_depth, max_depth)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_samples)
-    per_image: list[dict] = []
-    ratios: list[float] = []
-    bin_sums = {bin_name(lo, hi): np.zeros(8) for lo, hi in bins}
-    region_sums = {"boundary": np.zeros(8), "interior": np.zeros(8)}
-    conf = np.zeros((num_classes, num_classes), dtype=np.int64)
-    has_semantic_gt = False
-    grid: dict[str, list] = {"image": [], "gt": [], "pred": []}
-
+    tally = _Tally(bins=bins, num_classes=num_classes, grid_samples=grid_samples, boundary_px=boundary_px, depth_jump=depth_jump)
     for batch in tqdm(loader, desc="eval", unit="batch", disable=progress_disabled(progress)):
         images = batch["image"].float()
         h, w = images.shape[-2:]
@@ -102,55 +95,79 @@ def evaluate(
         sem_np = batch["semantics"].numpy()
         crop_region = crop_mask(h, w, crop)
         for i in range(pred_np.shape[0]):
+            semantics = sem_np[i] if (sem_np[i] != 255).any() else None
+            if labels is not None and semantics is not None:
+                tally.add_segmentation(labels[i], semantics)
             g = gt_np[i]
             valid = (g > min_depth) & (g < max_depth) & crop_region
-            if labels is not None and (sem_np[i] != 255).any():
-                has_semantic_gt = True
-                conf += confusion_matrix(labels[i], sem_np[i], num_classes=num_classes)
-            if not valid.any():
-                continue
-            p, ratio = scale_and_clamp(pred_np[i], g, valid, min_depth=min_depth, max_depth=max_depth,
-                                       median_scaling=median_scaling)
-            ratios.append(ratio)
-            per_image.append(metrics_from_sums(error_sums(p[valid], g[valid])))
-            for lo, hi in bins:
-                m = valid & (g >= lo) & (g < hi)
-                bin_sums[bin_name(lo, hi)] += error_sums(p[m], g[m])
-            semantics = sem_np[i] if (sem_np[i] != 255).any() else None
-            edge = boundary_mask(semantics=semantics, depth=g, k=boundary_px, depth_jump=depth_jump)
-            region_sums["boundary"] += error_sums(p[valid & edge], g[valid & edge])
-            region_sums["interior"] += error_sums(p[valid & ~edge], g[valid & ~edge])
-            if len(grid["image"]) < grid_samples:
-                grid["image"].append(images[i].cpu().numpy())
-                grid["gt"].append(g.astype(np.float32))
-                grid["pred"].append(p.astype(np.float32))
-
-    if not per_image:
+            if valid.any():
+                p, ratio = scale_and_clamp(pred_np[i], g, valid, min_depth=min_depth, max_depth=max_depth,
+                                           median_scaling=median_scaling)
+                tally.add_depth(images[i], p, g, valid, semantics, ratio)
+    if not tally.per_image:
         raise DataError(
             f"no image of the dataset ({len(dataset)} samples) has ground-truth depth inside ({min_depth}, {max_depth}) m",
             why="depth metrics need labelled pixels",
             fix="evaluate on a split with depth labels (e.g. synthetic-target, KITTI with an Eigen split file)",
         )
-    miou, per_class = miou_from_confusion(conf) if has_semantic_gt else (None, {})
-    return {
-        "metrics": {k: float(np.mean([m[k] for m in per_image])) for k in METRIC_KEYS},
-        "bins": {name: _pooled(s) for name, s in bin_sums.items()},
-        "boundary": _pooled(region_sums["boundary"]),
-        "interior": _pooled(region_sums["interior"]),
-        "miou": miou,
-        "per_class_iou": per_class,
-        "num_images": len(per_image),
-        "median_scaling": {"ratio_mean": float(np.mean(ratios)), "ratio_std": float(np.std(ratios))} if median_scaling else None,
-        "settings": {
-            "min_depth": min_depth,
-            "max_depth": max_depth,
-            "crop": crop if crop is None or isinstance(crop, str) else list(crop),
-            "median_scaling": median_scaling,
-            "boundary": f"within {boundary_px} px of a gt semantic label change or a gt depth jump > {depth_jump:g} (relative)",
-            "averaging": "metrics: per image, then mean over images; bins/boundary/interior: pooled over pixels",
-        },
-        "grid": {k: np.stack(v) if v else np.zeros((0,)) for k, v in grid.items()},
+    settings = {
+        "min_depth": min_depth,
+        "max_depth": max_depth,
+        "crop": crop if crop is None or isinstance(crop, str) else list(crop),
+        "median_scaling": median_scaling,
+        "boundary": f"within {boundary_px} px of a gt semantic label change or a gt depth jump > {depth_jump:g} (relative)",
+        "averaging": "metrics: per image, then mean over images; bins/boundary/interior: pooled over pixels",
     }
+    return tally.result(settings, median_scaling=median_scaling)
+
+
+class _Tally:
+    """What evaluate gathers over the images: per-image metrics, pooled sums per distance bin and
+    region, the confusion matrix, the median-scaling ratios and the first images for the grid."""
+
+    def __init__(self, *, bins, num_classes: int, grid_samples: int, boundary_px: int, depth_jump: float) -> None:
+        self.bins, self.grid_samples, self.boundary_px, self.depth_jump = bins, grid_samples, boundary_px, depth_jump
+        self.per_image: list[dict] = []
+        self.ratios: list[float] = []
+        self.bin_sums = {bin_name(lo, hi): np.zeros(8) for lo, hi in bins}
+        self.region_sums = {"boundary": np.zeros(8), "interior": np.zeros(8)}
+        self.confusion: np.ndarray | None = None
+        self.num_classes = num_classes
+        self.grid: dict[str, list] = {"image": [], "gt": [], "pred": []}
+
+    def add_segmentation(self, labels, semantics: np.ndarray) -> None:
+        conf = confusion_matrix(labels, semantics, num_classes=self.num_classes)
+        self.confusion = conf if self.confusion is None else self.confusion + conf
+
+    def add_depth(self, image, p: np.ndarray, g: np.ndarray, valid: np.ndarray, semantics, ratio: float) -> None:
+        self.ratios.append(ratio)
+        self.per_image.append(metrics_from_sums(error_sums(p[valid], g[valid])))
+        for lo, hi in self.bins:
+            m = valid & (g >= lo) & (g < hi)
+            self.bin_sums[bin_name(lo, hi)] += error_sums(p[m], g[m])
+        edge = boundary_mask(semantics=semantics, depth=g, k=self.boundary_px, depth_jump=self.depth_jump)
+        self.region_sums["boundary"] += error_sums(p[valid & edge], g[valid & edge])
+        self.region_sums["interior"] += error_sums(p[valid & ~edge], g[valid & ~edge])
+        if len(self.grid["image"]) < self.grid_samples:
+            self.grid["image"].append(image.cpu().numpy())
+            self.grid["gt"].append(g.astype(np.float32))
+            self.grid["pred"].append(p.astype(np.float32))
+
+    def result(self, settings: dict, *, median_scaling: bool) -> dict:
+        miou, per_class = miou_from_confusion(self.confusion) if self.confusion is not None else (None, {})
+        ratios = {"ratio_mean": float(np.mean(self.ratios)), "ratio_std": float(np.std(self.ratios))}
+        return {
+            "metrics": {k: float(np.mean([m[k] for m in self.per_image])) for k in METRIC_KEYS},
+            "bins": {name: _pooled(s) for name, s in self.bin_sums.items()},
+            "boundary": _pooled(self.region_sums["boundary"]),
+            "interior": _pooled(self.region_sums["interior"]),
+            "miou": miou,
+            "per_class_iou": per_class,
+            "num_images": len(self.per_image),
+            "median_scaling": ratios if median_scaling else None,
+            "settings": settings,
+            "grid": {k: np.stack(v) if v else np.zeros((0,)) for k, v in self.grid.items()},
+        }
 
 
 def _resize(x: "torch.Tensor", h: int, w: int, mode: str) -> "torch.Tensor":

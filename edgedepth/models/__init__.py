@@ -8,7 +8,7 @@ from typing import Optional
 
 from edgedepth.config import ModelConfig
 from edgedepth.errors import ConfigError
-from edgedepth.models.depth import DepthNet, DepthPredictor, build_depth_net, disp_to_depth
+from edgedepth.models.depth import DepthNet, DepthPredictor, build_depth_net, disp_to_depth, resized_to_stride
 from edgedepth.models.discriminator import Discriminator, build_discriminator, discriminator_input
 from edgedepth.models.encoders import Encoder, build_encoder, encoder_names, register_encoder
 from edgedepth.models.semantic import SemanticNet, build_semantic_net
@@ -30,6 +30,7 @@ __all__ = [
     "build_semantic_net_from_config",
     "discriminator_input",
     "disp_to_depth",
+    "resized_to_stride",
 ]
 
 

@@ -106,6 +106,21 @@ class DepthNet(nn.Module):
         return disp_to_depth(disp, self.min_depth, self.max_depth)
 
 
+def resized_to_stride(fn, stride: int = 32):
+    """Wrap a network function so any input size works: images are resized to the nearest multiples of
+    ``stride`` (the encoder's), and the output back to the input size (bilinear both ways)."""
+
+    def run(images: torch.Tensor) -> torch.Tensor:
+        h, w = images.shape[-2:]
+        hs, ws = max(stride, round(h / stride) * stride), max(stride, round(w / stride) * stride)
+        if (hs, ws) == (h, w):
+            return fn(images)
+        out = fn(F.interpolate(images, size=(hs, ws), mode="bilinear", align_corners=False))
+        return F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
+
+    return run
+
+
 class DepthPredictor(nn.Module):
     """Wraps :meth:`DepthNet.predict_depth` as ``forward`` (for ONNX export and tracing)."""
 

@@ -65,20 +65,3 @@ def test_eval_end_to_end(tmp_path, checkpoint, capsys):
     assert data["miou"] is not None  # the synthetic target has semantic labels and the checkpoint an S net
     assert "| all images |" in (out / "eval.md").read_text()
     assert Image.open(out / "grid.png").size == (4 * 130 - 2, 2 * 66 - 2)
-
-
-def test_inputs_are_resized_to_multiples_of_32():
-    import torch
-
-    from edgedepth.cli.eval import _padded_to_32
-
-    seen = []
-
-    def net(images):
-        seen.append(tuple(images.shape[-2:]))
-        return torch.ones(len(images), 1, *images.shape[-2:])
-
-    out = _padded_to_32(net)(torch.rand(2, 3, 50, 90))
-    assert seen == [(64, 96)] and out.shape == (2, 1, 50, 90)
-    _padded_to_32(net)(torch.rand(1, 3, 64, 128))
-    assert seen[-1] == (64, 128)

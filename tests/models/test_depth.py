@@ -81,3 +81,18 @@ def test_onnx_export_matches_torch(encoder, size):
         want = net.predict_depth(x1).numpy()
     assert got.shape == (1, 1, *size)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_inputs_are_resized_to_multiples_of_32():
+    from edgedepth.models import resized_to_stride
+
+    seen = []
+
+    def net(images):
+        seen.append(tuple(images.shape[-2:]))
+        return torch.ones(len(images), 1, *images.shape[-2:])
+
+    out = resized_to_stride(net)(torch.rand(2, 3, 50, 90))
+    assert seen == [(64, 96)] and out.shape == (2, 1, 50, 90)
+    resized_to_stride(net)(torch.rand(1, 3, 64, 128))
+    assert seen[-1] == (64, 128)
