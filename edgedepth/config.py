@@ -160,26 +160,36 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
         return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)] if args else list(value)
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
-        return float(value)
+        return _number(value, key)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}", fix=f"write it as {key}=100")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}", fix=f"write it as {key}=true")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}", fix=f"quote it: {key}='...'")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"config section '{key}' must be a mapping, got {value!r}")
         return _build(tp, value, key)
     raise ConfigError(f"config key '{key}' has an unsupported type {tp!r}")  # a bug in the schema
+
+
+def _number(value: Any, key: str) -> float:
+    # YAML 1.1 reads "1e-3" (no dot) as a string; a user who writes optim.lr=1e-3 means the number.
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"config key '{key}' must be a number, got {value!r}", fix=f"write it as {key}=0.001")
+    return float(value)
 
 
 def _build(cls: type, values: dict, prefix: str = ""):
