@@ -1,7 +1,5 @@
 import csv
 import json
-import sys
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,4 @@
 import json
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -90,7 +90,7 @@ def test_eval_command_on_cuda(tmp_path, capsys):
 
 def test_export_of_a_model_that_lives_on_cuda(tmp_path):
     pytest.importorskip("onnxruntime")
-    from edgedepth.export import export_onnx, verify_onnx
+    from edgedepth.export import export_onnx
     from edgedepth.models import build_depth_net
 
     with fake_cuda():
