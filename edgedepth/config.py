@@ -102,6 +102,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     resume: Optional[str] = None
+    init_from: Optional[str] = None  # start from this checkpoint's weights (fresh optimisers, step 0): warm starts
     tensorboard: bool = True
     progress: bool = True
     max_steps_per_run: int = 0  # > 0: stop (with a checkpoint) after this many steps; used to test resume

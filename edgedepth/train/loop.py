@@ -31,7 +31,7 @@ from edgedepth.models import build_models, discriminator_input, disp_to_depth
 from edgedepth.train import distributed as ddp
 from edgedepth.train.curriculum import CurriculumBatchSampler
 from edgedepth.train.data import build_train_data, check_labelled_source
-from edgedepth.train.state import CheckpointKeeper, restore_training_state, training_state
+from edgedepth.train.state import CheckpointKeeper, initialise_from, restore_training_state, training_state
 from edgedepth.utils.io import write_json
 from edgedepth.utils.progress import progress_bar
 
@@ -122,6 +122,8 @@ class Trainer:
         if cfg.train.resume:
             state = restore_training_state(self, cfg.train.resume)
             log.info("resumed from %s at step %d", cfg.train.resume, state["step"])
+        elif cfg.train.init_from:
+            log.info("initialised %s from %s", ", ".join(initialise_from(self, cfg.train.init_from)), cfg.train.init_from)
 
         # DDP wraps D and S for the generator step; F's own step uses its wrapper, while the
         # generator step calls the bare F so that F's gradients there are neither reduced nor kept.

@@ -60,6 +60,30 @@ def restore_training_state(t: "Trainer", path: str | Path) -> dict:
     return state
 
 
+def initialise_from(t: "Trainer", path: str | Path) -> list[str]:
+    """Start from the weights of another run (``train.init_from``): every network the checkpoint has and
+    this model has too, with fresh optimisers and step 0. Returns the names of the networks loaded.
+
+    A source-only checkpoint has no S, and its F sees other inputs: networks that the checkpoint lacks or
+    whose shapes differ start from scratch, so every domain-adaptation variant can warm-start from the
+    same source-only model. D must fit."""
+    state = load_checkpoint(path, map_location=t.device)
+    loaded = []
+    for name, net in (("depth", t.depth_net), ("semantic", t.semantic_net), ("discriminator", t.discriminator)):
+        weights = (state.get("models") or {}).get(name)
+        if net is None or not weights or (name != "depth" and not _same_shapes(net.state_dict(), weights)):
+            continue
+        load_state_dict_checked(net, weights, what=name, path=path)
+        loaded.append(name)
+    if "depth" not in loaded:
+        raise CheckpointError(f"checkpoint '{path}' has no depth network to start from", fix="pass a checkpoint written by `edgedepth train`")
+    return loaded
+
+
+def _same_shapes(have: dict, given: dict) -> bool:
+    return have.keys() == given.keys() and all(have[k].shape == given[k].shape for k in have)
+
+
 class CheckpointKeeper:
     """Writes OUT/checkpoints/step_NNNNNNN.pt (keeping the last N), OUT/best.pt and OUT/model.pt."""
 

@@ -123,3 +123,21 @@ def test_two_process_ddp_on_cpu(tmp_path):
     history = json.loads((tmp_path / "history.json").read_text())
     assert len(history) == 2
     assert (tmp_path / "model.pt").is_file()
+
+
+def test_init_from_warm_starts_every_network_the_checkpoint_has(tmp_path):
+    """A source-only run (no S) warm-starts a full run: D's weights carry over, S starts fresh, step 0."""
+    source_only = run_train(tiny_config(tmp_path / "src", "train.steps=1", "model.semantics=false", "loss.seg=0", "loss.adv=0"))
+    ckpt = tmp_path / "src" / "model.pt"
+    from edgedepth.train.loop import Trainer
+
+    trainer = Trainer(tiny_config(tmp_path / "full", "train.steps=1", f"train.init_from={ckpt}"))
+    expected = load_checkpoint(ckpt)["models"]["depth"]
+    assert trainer.step == 0 and source_only["steps"] == 1
+    for name, value in trainer.depth_net.state_dict().items():
+        assert torch.equal(value, expected[name]), name
+    with pytest.raises(CheckpointError, match="no depth network"):
+        from edgedepth.checkpoint import save_checkpoint
+
+        save_checkpoint(tmp_path / "empty.pt", {"models": {}})
+        Trainer(tiny_config(tmp_path / "x", f"train.init_from={tmp_path / 'empty.pt'}"))
