@@ -54,7 +54,7 @@ def _markdown(r: dict) -> str:
     demo = r["demo"]
     t = demo["train"]
     if t.get("steps"):
-        lines += ["", f"Demo training: {t['steps']} steps in {t['seconds']} s ({t['steps_per_s']:.1f} steps/s)."]
+        lines += ["", f"Demo training: {t['steps']} steps in {t['seconds']} s ({t['steps_per_s']:.2f} steps/s)."]
     if demo.get("eval"):
         lines += [f"Demo target AbsRel {demo['eval']['abs_rel']:.4f}, δ<1.25 {demo['eval']['a1']:.3f}."]
     for name, e in demo["engines"].items():

@@ -27,6 +27,7 @@ from edgedepth.checkpoint import load_depth_net
 from edgedepth.utils.io import atomic_write_text, write_json
 
 GOAL_SPEEDUP, GOAL_ABS_REL = 3.0, 0.01
+BASELINE = "fp32 eager (checkpoint)"
 
 
 def _runners(checkpoint: Path, work: Path, *, size: tuple[int, int], device: str) -> list:
@@ -38,7 +39,7 @@ def _runners(checkpoint: Path, work: Path, *, size: tuple[int, int], device: str
     torch_backend = load_backend("torch")
     # The checkpoint as `open_runner(model.pt)` runs it (eager FP32), timed and scored at the engines' size.
     eager = TorchRunner(load_depth_net(checkpoint)[0], device=device, trained_size=size, cuda_graph=False, channels_last=False)
-    eager.name = "fp32 eager (checkpoint)"
+    eager.name = BASELINE
     runners = [eager]
     precisions = ("fp32", "fp16") if device == "cuda" else ("fp32",)
     for precision in precisions:
@@ -54,7 +55,7 @@ def _runners(checkpoint: Path, work: Path, *, size: tuple[int, int], device: str
 
 
 def _analysis(report: dict) -> dict:
-    base = {r["batch"]: r for r in report["results"] if r["name"].startswith("fp32 eager")}
+    base = {r["batch"]: r for r in report["results"] if r["name"] == BASELINE}
     rows = []
     for r in report["results"]:
         ref = base[r["batch"]]
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--size", default="192x640")
     p.add_argument("--batches", default="1,8")
     p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=20, help="untimed calls first (a graph is captured in these)")
     p.add_argument("--accuracy-samples", type=int, default=16)
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     p.add_argument("--out", type=Path, required=True, help="results path without suffix")
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         runners = _runners(args.checkpoint, Path(tmp), size=size, device=args.device)
         try:
-            report = run_bench(runners, batches=[int(b) for b in args.batches.split(",")], warmup=20,
+            report = run_bench(runners, batches=[int(b) for b in args.batches.split(",")], warmup=args.warmup,
                                iterations=args.iterations, accuracy_data="synthetic-target",
                                accuracy_samples=args.accuracy_samples, power=False)
         finally:
