@@ -155,7 +155,8 @@ class TensorRTRunner(Runner):
             raise EngineError("CUDA graph capture needs torch with CUDA here", fix="drop cuda_graph=True or install torch")
         self._context = self._engine.create_execution_context()
         self._memory = _memory()
-        self._cuda_graph, self._graphs = cuda_graph, dict[int, Any]()
+        self._cuda_graph = cuda_graph
+        self._graphs: dict[int, Any] = {}  # batch size -> its captured CUDA graph
         try:
             self._bind_all(high)
         except EngineError:
