@@ -4,7 +4,8 @@ TensorRT 10 (JetPack 6 on Orin) is weakly typed by default: precision comes from
 TensorRT 11 removed the precision flags: every network is strongly typed, so the tensor types of
 the ONNX *are* the precision and an FP16 engine needs an FP16 ONNX. INT8 is explicit quantisation
 (Q/DQ nodes in the ONNX; implicit calibrators are deprecated since 10.1 and not used), built strongly
-typed on both majors from the Q/DQ ONNX whose float region is FP16 (see :func:`plan_build`).
+typed on both majors from the Q/DQ ONNX whose float region is FP16; only TensorRT 10's DLA builds it
+weakly typed, with the INT8 and FP16 flags (see :func:`_typing_for`).
 :func:`plan_build` encodes these rules; :func:`build_tensorrt` only executes a plan.
 Sources: TensorRT "Migrating from 10.x to 11.x" Python API pages, "Working with DLA",
 "Explicit Quantization" (quantized-types-explicit-quantization).
