@@ -27,7 +27,8 @@ class BuildRequest:
     """What build-engine hands a backend's ``build``.
 
     ``onnx`` is the model as given; ``convert(precision)`` returns the same model as an FP16 or Q/DQ
-    INT8 ONNX (converted on first use, INT8 calibrated with the build's calibration data).
+    INT8 ONNX (converted on first use, INT8 calibrated with the build's calibration data), or for
+    ``"int8-fp16"`` the Q/DQ INT8 ONNX whose unquantised layers are FP16.
     ``options`` holds the backend options given on the command line (the registry checked that
     this backend takes them); ``checkpoint`` the training checkpoint when one was given or found.
     """

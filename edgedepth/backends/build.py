@@ -15,6 +15,7 @@ from edgedepth.backends.container import rebuild_command, write_engine
 from edgedepth.contract import CHECKPOINT_KEY, CHECKPOINT_SHA256_KEY, PRECISIONS, OnnxModelInfo, file_sha256, inspect_onnx
 from edgedepth.errors import EngineError
 
+QDQ_FP16 = "int8-fp16"  # a convert() variant: the Q/DQ INT8 ONNX with its float region in FP16
 CALIBRATION_IMAGES = 32  # min-max ranges settle after a few dozen images; more is for `edgedepth export --int8`
 # build_engine keyword -> command-line flag, for messages and the rebuild command
 OPTION_FLAGS = {"dla_core": "--dla-core", "workspace_mb": "--workspace-mb", "opt_level": "--opt-level",
@@ -22,11 +23,20 @@ OPTION_FLAGS = {"dla_core": "--dla-core", "workspace_mb": "--workspace-mb", "opt
 
 
 def _converter(info: OnnxModelInfo, calib: str | Path | None, workdir: Path) -> Callable[[str], OnnxModelInfo]:
-    """``convert(precision)``: ``info`` as an FP16 or Q/DQ INT8 ONNX, converted once, on first use."""
+    """``convert(precision)``: ``info`` as an FP16, a Q/DQ INT8 or an "int8-fp16" ONNX (Q/DQ INT8 whose
+    unquantised layers are FP16, for strongly typed TensorRT builds), converted once, on first use."""
     done: dict[str, OnnxModelInfo] = {info.precision: info}
+    if info.metadata.get("float_precision") == "fp16":
+        done[QDQ_FP16] = info
 
     def convert(precision: str) -> OnnxModelInfo:
         if precision in done:
+            return done[precision]
+        if precision == QDQ_FP16:
+            from edgedepth.export.fp16 import convert_qdq_fp16  # onnx + numpy only
+
+            convert_qdq_fp16(convert("int8").path, workdir / "model.int8-fp16.onnx")
+            done[precision] = inspect_onnx(workdir / "model.int8-fp16.onnx")
             return done[precision]
         if info.precision != "fp32":
             raise EngineError(f"cannot convert the {info.precision} ONNX '{info.path}' to {precision}",

@@ -59,11 +59,13 @@ def _onnxruntime_section() -> dict:
 
 
 def _tensorrt_section() -> dict:
-    try:
-        trt = importlib.import_module("tensorrt")
-    except ImportError:
+    from edgedepth.backends.tensorrt import require_tensorrt
+    from edgedepth.errors import EngineError
+
+    try:  # refuses a `tensorrt` folder holding only type stubs (tensorrt-stubs) too
+        return {"installed": True, "version": require_tensorrt()}
+    except EngineError:
         return {"installed": False}
-    return {"installed": True, "version": getattr(trt, "__version__", _version("tensorrt"))}
 
 
 def collect() -> dict:

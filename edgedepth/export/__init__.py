@@ -11,6 +11,7 @@ _EXPORTS = {
     "export_onnx": "onnx_export",
     "export_from_checkpoint": "onnx_export",
     "convert_fp16": "fp16",
+    "convert_qdq_fp16": "fp16",
     "QuantReport": "quantize",
     "quantize_int8": "quantize",
     "load_calibration_set": "calibration",

@@ -14,12 +14,14 @@ import numpy as np
 
 from edgedepth.errors import ExportError
 from edgedepth.export.graph import consumers_of, head_nodes, producers_of
-from edgedepth.contract import set_metadata
+from edgedepth.contract import graph_precision, set_metadata
 from edgedepth.export.verify import load_onnx
 from edgedepth.utils.io import atomic_write_bytes
 
 # Inputs that the ONNX spec types as float32 whatever the data type (Resize roi/scales).
 _FLOAT32_ONLY_INPUTS = {("Resize", 1), ("Resize", 2), ("Upsample", 1)}
+# QuantizeLinear/DequantizeLinear take FP16 inputs and scales from opset 19 (float32 only before).
+QDQ_FP16_OPSET = 19
 
 
 def _constants_to_initializers(graph) -> None:
@@ -45,10 +47,53 @@ def convert_fp16(onnx_in: str | Path, onnx_out: str | Path, *, keep_fp32: tuple[
     Returns:
         {"path", "fp16_nodes", "fp32_nodes" (names kept in FP32), "casts" (inserted Cast nodes)}.
     """
+    model = load_onnx(onnx_in)
+    model, report = _cast_to_fp16(model, onnx_in, keep_fp32)
+    set_metadata(model, {"precision": "fp16", "fp32_nodes": ",".join(report["fp32_nodes"])})
+    _check_and_write(model, onnx_in, onnx_out, "FP16")
+    return {"path": Path(onnx_out), **report}
+
+
+def convert_qdq_fp16(onnx_in: str | Path, onnx_out: str | Path) -> dict:
+    """Write the Q/DQ INT8 ``onnx_in`` with its float region in FP16 (input/output stay float32).
+
+    For strongly typed TensorRT builds, where the ONNX types are the precision: the layers left
+    unquantised run in FP16 instead of FP32, except the depth head and the layers the INT8 pass kept in
+    float for accuracy (metadata ``float_nodes``), which stay FP32. Q/DQ scales become FP16, which
+    QuantizeLinear/DequantizeLinear accept from opset 19, so older graphs are converted to opset 19.
+    Returns what :func:`convert_fp16` returns.
+    """
+    import onnx
+
+    model = load_onnx(onnx_in)
+    if graph_precision(model) != "int8":
+        raise ExportError(f"'{onnx_in}' has no Q/DQ nodes", fix="pass the INT8 ONNX from `edgedepth export --int8`")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < QDQ_FP16_OPSET:
+        model = onnx.version_converter.convert_version(model, QDQ_FP16_OPSET)
+    meta = {p.key: p.value for p in model.metadata_props}
+    keep = tuple(name for name in meta.get("float_nodes", "").split(",") if name)
+    model, report = _cast_to_fp16(model, onnx_in, keep)
+    set_metadata(model, {"precision": "int8", "float_precision": "fp16", "fp32_nodes": ",".join(report["fp32_nodes"])})
+    _check_and_write(model, onnx_in, onnx_out, "FP16 Q/DQ")
+    return {"path": Path(onnx_out), **report}
+
+
+def _check_and_write(model, onnx_in: str | Path, onnx_out: str | Path, what: str) -> None:
+    import onnx
+
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        raise ExportError(f"the {what} graph of '{onnx_in}' fails onnx.checker", why=str(e).splitlines()[0]) from None
+    atomic_write_bytes(onnx_out, model.SerializeToString())
+
+
+def _cast_to_fp16(model, onnx_in: str | Path, keep_fp32: tuple[str, ...]):
+    """(the model computing in FP16 outside its head and ``keep_fp32``, {"fp16_nodes", "fp32_nodes", "casts"})."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    model = load_onnx(onnx_in)
     graph = model.graph
     if any(i.data_type == TensorProto.FLOAT16 for i in graph.initializer):
         raise ExportError(f"'{onnx_in}' already holds FP16 weights", fix="convert the FP32 ONNX written by `edgedepth export`")
@@ -114,7 +159,19 @@ def convert_fp16(onnx_in: str | Path, onnx_out: str | Path, *, keep_fp32: tuple[
         if fp16 and node.op_type == "Cast" and _cast_to(node) == TensorProto.FLOAT:
             _set_cast_to(node, TensorProto.FLOAT16)
         new_nodes.append(node)
-    for out in graph.output:  # outputs produced in FP16 get a final Cast back to FP32
+    _cast_outputs_to_fp32(graph, new_nodes, casts, producers, in_fp16)
+    del graph.node[:]
+    graph.node.extend(new_nodes)  # already topological: each Cast is appended just before its first user
+    del graph.value_info[:]  # stale FP32 types; shape inference re-derives them
+    model = onnx.shape_inference.infer_shapes(model)
+    return model, {"fp16_nodes": n_fp16, "fp32_nodes": sorted(fp32_nodes), "casts": len(casts)}
+
+
+def _cast_outputs_to_fp32(graph, new_nodes: list, casts: dict, producers: dict, in_fp16) -> None:
+    """Graph outputs produced in FP16 get a final Cast back to FP32."""
+    from onnx import TensorProto, helper
+
+    for out in graph.output:
         src = producers.get(out.name)
         if src is not None and in_fp16(src):
             inner = f"{out.name}__fp16"
@@ -123,17 +180,6 @@ def convert_fp16(onnx_in: str | Path, onnx_out: str | Path, *, keep_fp32: tuple[
                 n.input[:] = [inner if o == out.name else o for o in n.input]
             new_nodes.append(helper.make_node("Cast", [inner], [out.name], to=TensorProto.FLOAT, name=f"{out.name}__to_fp32"))
             casts[(inner, TensorProto.FLOAT)] = out.name
-    del graph.node[:]
-    graph.node.extend(new_nodes)  # already topological: each Cast is appended just before its first user
-    del graph.value_info[:]  # stale FP32 types; shape inference re-derives them
-    model = onnx.shape_inference.infer_shapes(model)
-    set_metadata(model, {"precision": "fp16", "fp32_nodes": ",".join(sorted(fp32_nodes))})
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as e:
-        raise ExportError(f"the FP16 graph of '{onnx_in}' fails onnx.checker", why=str(e).splitlines()[0]) from None
-    atomic_write_bytes(onnx_out, model.SerializeToString())
-    return {"path": Path(onnx_out), "fp16_nodes": n_fp16, "fp32_nodes": sorted(fp32_nodes), "casts": len(casts)}
 
 
 def _cast_to(node) -> int:

@@ -1,7 +1,9 @@
 """TensorRT 10 (JetPack 6) and 11 (strongly typed): the only place that talks to the ``tensorrt`` module.
 
-``build.plan_build`` decides every builder setting in plain Python (tested anywhere);
-``build.build_tensorrt`` executes a plan; ``runner.TensorRTRunner`` runs engines on one CUDA stream.
+``builder.plan_build`` decides every builder setting in plain Python (tested anywhere);
+``builder.build_tensorrt`` executes a plan; ``runner.TensorRTRunner`` runs engines on one CUDA stream.
+Code that calls TensorRT imports it as ``import tensorrt as trt`` after :func:`require_tensorrt`, so a
+type checker reads NVIDIA's stubs for it (tests/backends/tensorrt/test_typecheck.py).
 """
 from __future__ import annotations
 
@@ -12,23 +14,31 @@ from edgedepth.backends.base import BuildRequest, Built, Runner
 from edgedepth.errors import EngineError
 
 
-def import_tensorrt():
-    """The ``tensorrt`` module, or an EngineError saying how to get it."""
+def _load():
+    import tensorrt
+
+    # `pip install tensorrt-stubs` leaves an importable `tensorrt` folder holding only type stubs.
+    if not hasattr(tensorrt, "Builder"):
+        raise ImportError("only the TensorRT type stubs (tensorrt-stubs) are installed, not TensorRT")
+    return tensorrt
+
+
+def require_tensorrt() -> str:
+    """The installed TensorRT's version, or an EngineError saying how to get TensorRT."""
     try:
-        import tensorrt
+        return _load().__version__
     except ImportError as e:
         raise EngineError(
             "TensorRT is not installed",
             why=str(e),
             fix="on Jetson it ships with JetPack (python3-libnvinfer); elsewhere `pip install tensorrt`; or use --backend onnxruntime",
         ) from None
-    return tensorrt
 
 
 def usable() -> bool:
     """TensorRT imports (OSError: the wheel is there but libnvinfer is not)."""
     try:
-        import tensorrt  # noqa: F401
+        _load()
     except (ImportError, OSError):
         return False
     return True

@@ -1,14 +1,18 @@
-"""The TensorRT runner's refusals, checked before any GPU work with a fake tensorrt module."""
+"""The TensorRT runner's refusals and plumbing, checked without a GPU with a fake tensorrt module."""
+import contextlib
 import sys
 
 import numpy as np
 import pytest
+import torch
 
 from helpers.fake_tensorrt import FakeTensorRT, fake_cudart
 
 from edgedepth import device as device_probe
 from edgedepth.backends import build_engine, open_runner
 from edgedepth.backends.container import read_engine, rebuild_command, rebuild_hint, write_engine
+from edgedepth.backends.tensorrt import runner as runner_module
+from edgedepth.backends.tensorrt import usable
 from edgedepth.backends.tensorrt.runner import TensorRTRunner
 from edgedepth.errors import EngineError
 
@@ -56,7 +60,7 @@ def test_mismatch_is_refused_with_the_rebuild_command(trt_engine, machine, versi
 def test_plan_tensorrt_rejects_is_an_engine_error(trt_engine, machine):
     trt = machine(engine_ok=False)
     with pytest.raises(EngineError, match="could not deserialise") as e:
-        TensorRTRunner(read_engine(trt_engine), trt=trt)
+        TensorRTRunner(read_engine(trt_engine))
     assert rebuild_hint({'rebuild_command': REBUILD}, trt_engine) in e.value.fix
     assert trt.called("deserialize_cuda_engine") == [("deserialize_cuda_engine", b"FAKE-PLAN")]
 
@@ -71,9 +75,8 @@ def test_wrong_backend_and_cpu_device(trt_engine, onnx_files, tmp_path, machine)
 
 
 def test_real_tensorrt_matches_onnxruntime(onnx_files, tmp_path, images):
-    pytest.importorskip("tensorrt", reason="TensorRT is not installed here (needs an NVIDIA GPU machine)")
-    if device_probe.cuda_device() is None:
-        pytest.skip("TensorRT needs a CUDA GPU")
+    if not usable() or device_probe.cuda_device() is None:
+        pytest.skip("needs TensorRT and a CUDA GPU (an NVIDIA GPU machine)")
     build_engine(onnx_files["fp32"], tmp_path / "m.engine", precision="fp32", backend="tensorrt", timing_cache=tmp_path / "t.cache")
     with open_runner(onnx_files["fp32"]) as ort_runner:
         reference = ort_runner.infer(images)
@@ -103,8 +106,8 @@ def test_runner_plumbing_with_cuda_python_buffers(trt_engine, machine, cuda_pyth
         assert runner.input_spec.shape == (-1, 3, 32, 64) and runner.precision == "fp16" and runner.max_batch == 8
         depth = runner.infer(images)
     np.testing.assert_allclose(depth, 10 * images.mean(axis=1, keepdims=True), rtol=1e-6)
-    # the batch-8 profile maximum splits 11 images into 8 + 3, each with its own input shape, on one stream
-    assert trt.called("set_input_shape") == [("set_input_shape", "image", (8, 3, 32, 64)), ("set_input_shape", "image", (3, 3, 32, 64))]
+    # buffers are sized at the profile maximum (8); 11 images run as 8 + 3, each with its own input shape, on one stream
+    assert [c[2][0] for c in trt.called("set_input_shape")] == [8, 8, 3]
     assert trt.called("execute_async_v3") == [("execute_async_v3", 7)] * 2
     assert [k for k, _ in cuda_python.copies] == ["H2D", "D2H", "H2D", "D2H"]
     assert len(cuda_python.allocations) == 2 and sorted(cuda_python.freed) == sorted(cuda_python.allocations)  # freed on close
@@ -127,3 +130,86 @@ def test_cuda_graph_needs_torch_cuda(trt_engine, machine, cuda_python):
     machine()
     with pytest.raises(EngineError, match="CUDA graph capture needs torch with CUDA"):
         TensorRTRunner(read_engine(trt_engine), cuda_graph=True)
+
+
+def test_every_io_tensor_the_engine_declares_is_bound(trt_engine, machine, cuda_python):
+    # an engine with two more outputs: unbound, execute_async_v3 would fail
+    io = [("image", "INPUT", "FLOAT", (-1, 3, 32, 64)), ("disparity", "OUTPUT", "FLOAT", (-1, 1, 32, 64)),
+          ("depth", "OUTPUT", "FLOAT", (-1, 1, 32, 64)), ("logits", "OUTPUT", "HALF", (-1, 4))]
+    machine(io=io)
+    images = np.random.default_rng(2).random((2, 3, 32, 64), dtype=np.float32)
+    with open_runner(trt_engine) as runner:
+        np.testing.assert_allclose(runner.infer(images), 10 * images.mean(axis=1, keepdims=True), rtol=1e-6)
+    # each buffer holds the largest batch (8) of its tensor, in its own data type
+    assert sorted(b.nbytes for b in cuda_python.allocations.values()) == sorted([8 * 3 * 32 * 64 * 4, 8 * 32 * 64 * 4, 8 * 32 * 64 * 4, 8 * 4 * 2])
+
+
+@pytest.mark.parametrize("io, message", [
+    ([("image", "INPUT", "FLOAT", (-1, 3, 32, 64)), ("mask", "INPUT", "FLOAT", (-1, 1, 32, 64)), ("depth", "OUTPUT", "FLOAT", (-1, 1, 32, 64))],
+     r"has inputs \['image', 'mask'\]"),
+    ([("input", "INPUT", "FLOAT", (-1, 3, 32, 64)), ("depth", "OUTPUT", "FLOAT", (-1, 1, 32, 64))], r"has inputs \['input'\]"),
+    ([("image", "INPUT", "FLOAT", (-1, 3, 32, 64)), ("depth", "OUTPUT", "HALF", (-1, 1, 32, 64))], "tensor 'depth' is not float32"),
+])
+def test_engine_io_other_than_image_and_depth_is_refused(trt_engine, machine, cuda_python, io, message):
+    machine(io=io)
+    with pytest.raises(EngineError, match=message):
+        open_runner(trt_engine)
+    assert not cuda_python.allocations  # refused before any device memory
+
+
+def test_failed_execution_is_an_engine_error(trt_engine, machine, cuda_python):
+    machine(execute_ok=False)
+    with open_runner(trt_engine) as runner, pytest.raises(EngineError, match="TensorRT execution failed"):
+        runner.infer(np.zeros((1, 3, 32, 64), np.float32))
+
+
+class _HostTorchMemory(runner_module._TorchMemory):
+    """The torch buffers on the CPU, so the CUDA-graph path runs without a GPU."""
+
+    def allocate(self, name, nbytes):
+        self.tensors[name] = torch.zeros(nbytes, dtype=torch.uint8)
+        return self.tensors[name].data_ptr()
+
+
+@pytest.fixture
+def host_torch(monkeypatch):
+    """torch "with CUDA" whose streams and graphs only record: a graph replay is counted, not run."""
+    events = []
+
+    class Stream:
+        cuda_stream = 5
+
+        def synchronize(self):
+            events.append("synchronize")
+
+        def wait_stream(self, other):
+            pass
+
+    class Graph:
+        def replay(self):
+            events.append("replay")
+
+    @contextlib.contextmanager
+    def capture(graph, stream):
+        events.append("capture")
+        yield
+
+    for name, value in (("Stream", Stream), ("CUDAGraph", Graph), ("graph", capture), ("stream", lambda s: contextlib.nullcontext())):
+        monkeypatch.setattr(torch.cuda, name, value)
+    monkeypatch.setattr(runner_module, "_torch_cuda", lambda: True)
+    monkeypatch.setattr(runner_module, "_memory", _HostTorchMemory)
+    return events
+
+
+def test_cuda_graph_captures_once_per_batch_and_checks_every_enqueue(trt_engine, machine, host_torch):
+    trt = machine()
+    images = np.random.default_rng(3).random((2, 3, 32, 64), dtype=np.float32)
+    with TensorRTRunner(read_engine(trt_engine), cuda_graph=True) as runner:
+        np.testing.assert_allclose(runner.infer(images), 10 * images.mean(axis=1, keepdims=True), rtol=1e-6)
+        runner.infer(images)
+    # warm-up and capture enqueue once each for batch 2; later calls replay the graph
+    assert len(trt.called("execute_async_v3")) == 2
+    assert [e for e in host_torch if e != "synchronize"] == ["capture", "replay", "replay"]
+    machine(execute_ok=False)
+    with TensorRTRunner(read_engine(trt_engine), cuda_graph=True) as runner, pytest.raises(EngineError, match="TensorRT execution failed"):
+        runner.infer(images)
