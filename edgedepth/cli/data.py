@@ -100,11 +100,22 @@ def _count(root: str, split_file) -> str:
     if (Path(root) / "meta.yaml").is_file():
         return f"{count_samples(root)} samples"
     try:
-        from edgedepth.data.registry import build_dataset
+        from edgedepth.data.registry import build_dataset, detect_format
 
+        if split_file is None and detect_format(root) == "cityscapes":
+            return _cityscapes_count(root)
         return f"{len(build_dataset(root, split_file=split_file))} samples"
     except (ImportError, DataError):
         return "no problems found"
+
+
+def _cityscapes_count(root: str) -> str:
+    """Samples of every split folder that `data check` checked, not only of train."""
+    from edgedepth.data.cityscapes import Cityscapes
+
+    splits = sorted(p.name for p in (Path(root) / "leftImg8bit").iterdir() if p.is_dir())
+    counts = {split: len(Cityscapes(root, split=split)) for split in splits}
+    return f"{sum(counts.values())} samples ({', '.join(f'{split} {n}' for split, n in counts.items())})"
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -47,6 +47,14 @@ def test_check_ok(synth_dir, capsys):
     assert "OK: 4 samples" in capsys.readouterr().out
 
 
+def test_check_of_cityscapes_counts_every_split_it_checked(tmp_path, capsys):
+    from helpers.realdata import write_cityscapes
+
+    write_cityscapes(tmp_path / "cs")
+    assert run(["data", "check", str(tmp_path / "cs")]) == 0
+    assert "OK: 2 samples (train 1, val 1)" in capsys.readouterr().out
+
+
 def test_single_domain_and_seed(tmp_path, capsys):
     out = tmp_path / "target"
     assert run(["data", "synth", "--out", str(out), "--n", "1", "--domain", "target", "--size", "32x64",
