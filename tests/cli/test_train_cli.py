@@ -69,3 +69,37 @@ def test_resume_continues_in_a_non_empty_train_out(tmp_path):
     cfg = load_config(None, [f"train.out={out}", f"train.resume={out / 'checkpoints' / 'step_0000002.pt'}"])
     prepare_output_folder(cfg, overwrite=False)
     assert (out / "checkpoints" / "step_0000002.pt").exists()
+
+
+TINY = ["model.encoder=resnet18", "model.semantic_backbone=resnet18", "model.disc_channels=8", "model.semantic_channels=16",
+        "data.size=[32,64]", "data.train_length=4", "data.test_length=1", "data.batch_size=1", "train.steps=4",
+        "train.tensorboard=false", "train.progress=false", "train.ckpt_every=0"]
+
+
+@pytest.mark.timeout(300)  # a backstop: the signal stops the run at a known step
+def test_sigterm_saves_a_checkpoint_to_resume_from(tmp_path, monkeypatch, capsys, caplog):
+    import os
+    import signal
+
+    from edgedepth.train.loop import Trainer
+
+    real_step = Trainer.train_step
+
+    def kill_at_step_2(self, src, tgt):
+        if self.step == 2:
+            assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler, "SIGTERM would kill the run"
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(self, src, tgt)
+
+    monkeypatch.setattr(cli_main, "COMMAND_MODULES", ["train"])
+    monkeypatch.setattr(Trainer, "train_step", kill_at_step_2)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        code = cli_main.main(["train", *TINY, f"train.out={tmp_path / 'run'}"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130 and "interrupted" in capsys.readouterr().err and "train.resume=" in caplog.text
+    from edgedepth.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "run" / "interrupted.pt")["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) is previous
