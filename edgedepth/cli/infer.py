@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(16-bit, millimetres), colourised PNGs in DIR/color/, optionally DIR/depth.mp4 and PLY point clouds, "
         "and DIR/summary.json (frames, drops, skipped frames, FPS, latency percentiles). Outputs are numbered by "
         "the input frame (its place in a folder, its number in a video), so a skipped or dropped frame leaves a gap. "
-        "Live sources drop the oldest frame at every stage when inference falls behind, so latency stays bounded; "
+        "Live sources drop the oldest frame at every stage when inference falls behind and inference always starts "
+        "on the newest frame, so latency stays bounded; "
         "files drop none. An image that cannot be decoded is skipped with a warning (--strict stops instead). "
         "A stream retries its first connection, and any live source a lost one, with back-off for --connect-timeout "
         "seconds. Ctrl+C (or SIGTERM) stops and finalises the files; a second Ctrl+C stops without finishing the "
@@ -43,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(f"--{k}", type=float, help=f"camera intrinsic {k} in pixels of the source frames (for --ply)")
     p.add_argument("--max-frames", type=int, help="stop after N frames")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate written into the MP4 (default 30)")
-    p.add_argument("--queue-size", type=int, default=4, help="frames buffered between stages (default 4)")
+    p.add_argument("--queue-size", type=int, default=4,
+                   help="frames buffered between stages for a file, and before writing for a live source, which "
+                   "keeps only its newest frame in front of preprocessing and inference (default 4)")
     p.add_argument("--connect-timeout", type=float, default=15.0, metavar="S",
                    help="seconds a stream keeps retrying its first connection, and a live source a lost one, "
                    "with back-off 0.5, 1, 2 ... 8 s (default 15)")

@@ -111,13 +111,12 @@ class _Stages:
 
         return threading.Thread(target=guarded, name=f"infer-{name}", daemon=True)
 
-    def wait(self, requests) -> bool:
-        """Wait for every stage to return, turning interrupt requests into stop (first) and abort
-        (second); True when the run was interrupted."""
+    def wait(self, requests) -> None:
+        """Wait for every stage to return, turning interrupt requests into stop (first) and abort (second)."""
         while True:
             try:
                 if self.finished.wait(timeout=POLL_S):
-                    return requests.count > 0
+                    return
             except KeyboardInterrupt:  # a handler we did not replace raised it: still a request
                 requests.count += 1
             if requests.count:
@@ -209,8 +208,8 @@ class _Run:
         with interrupts_as_requests() as requests:
             for t in stages:
                 t.start()
-            interrupted = self.st.wait(requests)
-        return start, interrupted
+            self.st.wait(requests)
+        return start, requests.count > 0  # counted until our handler was removed: no Ctrl+C is lost
 
     def summary(self, start: float, interrupted: bool) -> dict[str, Any]:
         times, spec, st = self.times, self.spec, self.st

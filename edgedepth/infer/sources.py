@@ -144,7 +144,8 @@ class CaptureSource:
         return None
 
     def _with_backoff(self, attempt: Callable[[], T | None], *, wait_first: bool) -> tuple[T | None, int]:
-        """Call ``attempt`` until it returns something or ``connect_timeout_s`` has passed; (result or None, attempts)."""
+        """Call ``attempt`` until it returns something or ``connect_timeout_s`` has passed;
+        (its result or None, the number of attempts)."""
         deadline = self.clock() + self.connect_timeout_s
         delay, attempts = self.backoff_s, 0
         while True:
@@ -194,8 +195,7 @@ class CaptureSource:
         return bgr
 
     def close(self) -> None:
-        if self.cap is not None:
-            self.cap.release()
+        self.cap.release()
 
 
 def opencv_opener(kind: str, *, read_timeout_s: float = 5.0) -> Callable:
@@ -231,8 +231,8 @@ def open_source(spec: str, *, connect_timeout_s: float = 15.0, read_timeout_s: f
         raise SourceError(f"source not found: {spec}",
                           fix="give a camera index (0), /dev/videoN, csi://0, rtsp://..., a video file or a folder")
     if connect_timeout_s < 0 or read_timeout_s <= 0:
-        raise SourceError(f"timeouts must be positive (connect {connect_timeout_s:g} s, read {read_timeout_s:g} s)",
-                          fix="pass --connect-timeout 0 or more and --read-timeout above 0")
+        raise SourceError(f"unusable timeouts: connect {connect_timeout_s:g} s, read {read_timeout_s:g} s",
+                          fix="pass --connect-timeout 0 or more (0: one attempt) and --read-timeout above 0")
     try:
         import cv2  # noqa: F401 - a clear message when the camera extra is missing
     except ImportError as e:
