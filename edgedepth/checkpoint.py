@@ -43,6 +43,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist", fix="pass the .pt file written by `edgedepth train`")
+    # torch.save writes a zip archive; anything else (random bytes, a truncated file, a text file) is damaged,
+    # and torch.load would try it as a legacy pickle and blame unpickling.
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(
+            f"checkpoint '{path}' cannot be read (truncated or corrupt)",
+            why="it is not a PyTorch checkpoint archive (torch.save writes a zip file); it was cut short, damaged or is "
+            "another kind of file",
+            fix="use another checkpoint (training keeps the last few and the best), or train again",
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:

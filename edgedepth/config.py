@@ -284,7 +284,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(values, dict):
             raise ConfigError(f"config file '{path}' must hold a mapping of sections, got {type(values).__name__}")
     values = _merge(values, parse_overrides(overrides or []))
-    return from_dict(values)
+    return check_values(from_dict(values))
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
@@ -294,3 +294,48 @@ def save_config(cfg: Config, path: str | Path) -> None:
 def packaged_config(name: str) -> Path:
     """A config shipped inside the package (so `edgedepth demo` works from any install)."""
     return Path(__file__).parent / "configs" / f"{name}.yaml"
+
+
+# ---------------------------------------------------------------- values the types allow but a run cannot use
+
+ENCODER_STRIDE = 32  # the encoder halves the resolution 5 times; the decoder's skips line up at multiples of it
+
+
+def _at_least(minimum: int, meaning: str = ""):
+    return lambda v: None if v >= minimum else f"must be at least {minimum}{meaning}"
+
+
+VALUE_RULES = {
+    "train.steps": _at_least(1),
+    "train.log_every": _at_least(1),
+    "train.keep_last": _at_least(1),
+    "train.ckpt_every": _at_least(0, " (0: a checkpoint at the end only)"),
+    "train.eval_every": _at_least(0, " (0: evaluate at the end only)"),
+    "train.max_steps_per_run": _at_least(0, " (0: no limit)"),
+    "data.batch_size": _at_least(1),
+    "data.train_length": _at_least(1),
+    "data.num_workers": _at_least(0),
+}
+
+
+def _size_fix(size: tuple[int, int]) -> str:
+    nearest = [max(ENCODER_STRIDE, round(v / ENCODER_STRIDE) * ENCODER_STRIDE) for v in size]
+    return f"use multiples of {ENCODER_STRIDE}, e.g. data.size=[{nearest[0]},{nearest[1]}]"
+
+
+def check_values(cfg: Config) -> Config:
+    """Refuse, before any work, values that would fail minutes later or train nothing with exit code 0."""
+    for key, rule in VALUE_RULES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        problem = rule(value)
+        if problem:
+            raise ConfigError(f"config key '{key}' is {value!r}; it {problem}", fix=f"set {key} to a valid value")
+    if any(v < ENCODER_STRIDE or v % ENCODER_STRIDE for v in cfg.data.size):
+        raise ConfigError(
+            f"config key 'data.size' is {list(cfg.data.size)}; height and width must be multiples of {ENCODER_STRIDE}",
+            why=f"the encoder halves the resolution 5 times, so the decoder's skip connections only line up at "
+            f"multiples of {ENCODER_STRIDE} (export checks the same rule)",
+            fix=_size_fix(cfg.data.size),
+        )
+    return cfg

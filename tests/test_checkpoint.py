@@ -1,4 +1,5 @@
 """edgedepth.checkpoint: atomic CPU-tensor checkpoints, read with weights_only=True, with errors that say why."""
+import os
 import pickle
 import zipfile
 
@@ -96,3 +97,13 @@ def test_weights_for_another_architecture_say_so(tmp_path, nets):
     with pytest.raises(CheckpointError, match="does not fit the depth network") as e:
         load_state_dict_checked(wrong, depth.state_dict(), what="depth", path="m.pt")
     assert "architecture" in e.value.fix
+
+
+@pytest.mark.parametrize("content", [os.urandom(4096), b"a text file, not a checkpoint\n"])
+def test_random_bytes_are_a_damaged_file_not_a_pickle_refusal(tmp_path, content):
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    msg = err.value.message()
+    assert "truncated or corrupt" in msg and "unpickle" not in msg and str(path) in msg

@@ -78,3 +78,23 @@ def test_overrides_parse_yaml_values():
 def test_the_packaged_demo_config_loads():
     cfg = load_config(packaged_config("synthetic_demo"))
     assert cfg.data.size == (64, 192) and cfg.train.steps > 0
+
+
+@pytest.mark.parametrize("override, words", [
+    ("data.size=[63,190]", ["'data.size' is [63, 190]", "multiples of 32", "data.size=[64,192]"]),
+    ("data.size=[16,64]", ["multiples of 32", "data.size=[32,64]"]),
+    ("train.steps=-5", ["'train.steps' is -5", "at least 1"]),
+    ("train.steps=0", ["'train.steps' is 0"]),
+    ("data.batch_size=0", ["'data.batch_size' is 0", "at least 1"]),
+    ("train.log_every=0", ["'train.log_every' is 0"]),
+    ("train.ckpt_every=-1", ["'train.ckpt_every' is -1"]),
+])
+def test_unusable_values_are_refused_naming_the_key(override, words):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert all(w in err.value.message() for w in words)
+
+
+def test_usable_edge_values_load():
+    cfg = load_config(None, ["data.size=[64,192]", "train.steps=1", "train.ckpt_every=0", "data.batch_size=1"])
+    assert cfg.data.size == (64, 192) and cfg.train.steps == 1

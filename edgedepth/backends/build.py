@@ -149,13 +149,18 @@ def build_engine(
     return write_engine(out, header, built.payload)
 
 
+def _absolute_if_path(value) -> str:
+    """A path argument made absolute, so the rebuild command works from any folder; names ("synthetic") stay."""
+    return str(Path(value).resolve()) if isinstance(value, Path) or Path(str(value)).exists() else str(value)
+
+
 def _rebuild(onnx_path, checkpoint, out, precision: str, chosen: str, calib, options: dict[str, Any]) -> str:
-    extra = ["--calib", str(calib)] if calib is not None else []
+    extra = ["--calib", _absolute_if_path(calib)] if calib is not None else []
     if checkpoint is not None:
         extra += ["--checkpoint", str(Path(checkpoint).resolve())]
     for key, value in options.items():
         if value is not None:
-            extra += [OPTION_FLAGS[key], str(value)]
+            extra += [OPTION_FLAGS[key], _absolute_if_path(value) if key == "timing_cache" else str(value)]
     if onnx_path is None:
         args = ["edgedepth", "build-engine", "--precision", precision, "--backend", chosen, *extra, "--out", str(out)]
         return shlex.join(args)

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from edgedepth.bench import report as rep
     from edgedepth.bench.run import run_bench
-    from edgedepth.utils.io import ensure_writable_dir
+    from edgedepth.utils.io import ensure_writable_file
 
     targets = [args.engine or args.onnx or args.checkpoint, *args.compare]
     for path in targets:  # check before any runner is opened
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             raise EdgedepthError(f"model file not found: {path}", fix="give an existing .engine, .onnx or .pt file")
     outputs = {"json_path": args.json, "csv_path": args.csv, "markdown_path": args.markdown, "plot_path": args.plot}
     for out in filter(None, outputs.values()):
-        ensure_writable_dir(out.parent if str(out.parent) else ".", what=f"folder of {out}")
+        ensure_writable_file(out, what="report")
     if (args.iterations is not None and args.iterations < 1) or args.warmup < 0:
         raise EdgedepthError("--iterations must be >= 1 and --warmup >= 0")
     report = run_bench(

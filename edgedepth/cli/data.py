@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     synth = actions.add_parser("synth", help="render synthetic samples into a folder (docs/data_format.md)",
                                description="Render N synthetic samples with depth, semantics, intrinsics and "
                                "neighbour views into DIR. --domain both writes DIR/source and DIR/target.")
-    synth.add_argument("--out", required=True, metavar="DIR", help="output folder (created; must be empty or a synth folder)")
+    synth.add_argument("--out", required=True, metavar="DIR", help="output folder (created; must be empty unless --overwrite)")
+    synth.add_argument("--overwrite", action="store_true",
+                       help="replace the synth dataset in DIR (files that synth did not write are never removed)")
     synth.add_argument("--n", required=True, type=_positive, metavar="N", help="samples per domain")
     synth.add_argument("--domain", choices=DOMAIN_CHOICES, default="both", help="which domain(s) (default both)")
     synth.add_argument("--size", type=parse_size, default=(96, 320), metavar="HxW", help="image size (default 96x320)")
@@ -54,14 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     preview.set_defaults(func=run_preview)
 
 
-def _prepare_out(out: Path) -> None:
-    from edgedepth.errors import DataError
+def _prepare_out(out: Path, *, overwrite: bool) -> None:
+    """An empty folder for the new dataset: an old one of another --n/--size must not leave samples behind."""
+    from edgedepth.data.folder import FOLDER_ENTRIES
+    from edgedepth.utils.io import claim_output_dir
 
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} is a file", fix="pass a folder path")
-    if out.is_dir() and any(out.iterdir()) and not (out / "meta.yaml").is_file():
-        raise DataError(f"--out {out} is not empty and is not a synth dataset folder",
-                        why="writing into it could mix our files with yours", fix="choose a new or empty folder")
+    claim_output_dir(out, owned=FOLDER_ENTRIES, overwrite=overwrite, what="dataset folder")
 
 
 def run_synth(args: argparse.Namespace) -> int:
@@ -69,7 +69,7 @@ def run_synth(args: argparse.Namespace) -> int:
     from edgedepth.data.synthetic import SyntheticWorld
 
     out = Path(args.out)
-    _prepare_out(out)
+    _prepare_out(out, overwrite=args.overwrite)
     domains = ["source", "target"] if args.domain == "both" else [args.domain]
     for domain in domains:
         world = SyntheticWorld(domain=domain, size=args.size, length=args.n, seed=args.seed, views=args.views)
@@ -100,11 +100,22 @@ def _count(root: str, split_file) -> str:
     if (Path(root) / "meta.yaml").is_file():
         return f"{count_samples(root)} samples"
     try:
-        from edgedepth.data.registry import build_dataset
+        from edgedepth.data.registry import build_dataset, detect_format
 
+        if split_file is None and detect_format(root) == "cityscapes":
+            return _cityscapes_count(root)
         return f"{len(build_dataset(root, split_file=split_file))} samples"
     except (ImportError, DataError):
         return "no problems found"
+
+
+def _cityscapes_count(root: str) -> str:
+    """Samples of every split folder that `data check` checked, not only of train."""
+    from edgedepth.data.cityscapes import Cityscapes
+
+    splits = sorted(p.name for p in (Path(root) / "leftImg8bit").iterdir() if p.is_dir())
+    counts = {split: len(Cityscapes(root, split=split)) for split in splits}
+    return f"{sum(counts.values())} samples ({', '.join(f'{split} {n}' for split, n in counts.items())})"
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -108,14 +108,16 @@ def run(args: argparse.Namespace) -> int:
     stage = _Stages()
     started = time.perf_counter()
 
-    stage("data", ["data", "synth", "--out", str(out / "data"), "--n", "8", "--domain", "both", "--size", size])
+    # Run twice, the demo replaces its own previous outputs: every stage that refuses a non-empty output
+    # folder gets --overwrite (which removes only that stage's own files); export and build-engine replace theirs.
+    stage("data", ["data", "synth", "--out", str(out / "data"), "--n", "8", "--domain", "both", "--size", size, "--overwrite"])
     stage("check", ["data", "check", str(out / "data")])
     stage("preview", ["data", "preview", str(out / "data"), "--out", str(out / "preview.png"), "--domain", "target"])
 
     overrides = [f"train.out={out / 'train'}", "train.tensorboard=true", f"train.device={device}"]
     if args.steps:
         overrides.append(f"train.steps={args.steps}")
-    stage("train", ["train", "--config", str(cfg_path), *overrides])
+    stage("train", ["train", "--config", str(cfg_path), *overrides, "--overwrite"])
     shutil.copyfile(out / "train" / "model.pt", out / "model.pt")
 
     stage("eval", ["eval", "--checkpoint", str(out / "model.pt"), "--data", "synthetic-target", "--json", str(out / "eval.json"),
@@ -126,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
                     str(out / "model.pt"), "--iterations", "30", "--warmup", "5", "--accuracy-data", "synthetic-target",
                     "--json", str(out / "bench.json"), "--markdown", str(out / "bench.md"), "--plot", str(out / "bench.png")])
     video = write_video(out / "drive.avi", args.frames, (h, w))
-    stage("infer", ["infer", "--engine", str(out / "model.engine"), "--source", str(video), "--out", str(out / "infer"), "--video"])
+    stage("infer", ["infer", "--engine", str(out / "model.engine"), "--source", str(video), "--out", str(out / "infer"), "--video",
+                     "--overwrite"])
 
     report = write_report(out, stage_seconds=stage.seconds, total_seconds=time.perf_counter() - started)
     print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; report: {report}")

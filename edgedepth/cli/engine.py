@@ -32,22 +32,27 @@ def register(subparsers) -> None:
     p.add_argument("--timing-cache", type=Path, default=None, help="TensorRT timing cache file, read and updated (default: per version and GPU under ~/.cache/edgedepth)")
     p.add_argument("--batch", type=int, default=None, help="TensorRT/torch: batch size to optimise for (dynamic-batch ONNX; default 1)")
     p.add_argument("--max-batch", type=int, default=None, help="TensorRT/torch: largest batch a dynamic-batch engine accepts (default 8)")
-    p.add_argument("--out", required=True, type=Path, help="engine file to write (atomically)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="engine file to write (atomically; an existing one is replaced, and the output says so)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from edgedepth.backends import build_engine
     from edgedepth.errors import EngineError
+    from edgedepth.utils.io import ensure_writable_file, exclusive_output
 
     if args.onnx is None and args.checkpoint is None:
         raise EngineError("build-engine needs a model", fix="pass --onnx model.onnx (from `edgedepth export`) or --checkpoint model.pt")
-    header = build_engine(
-        args.onnx, args.out, precision=args.precision, backend=args.backend, calib=args.calib, checkpoint=args.checkpoint,
-        size=args.size, dla_core=args.dla_core, workspace_mb=args.workspace_mb, opt_level=args.opt_level,
-        timing_cache=args.timing_cache, batch=args.batch, max_batch=args.max_batch,
-    )
-    print(describe(header, args.out))
+    ensure_writable_file(args.out, what="engine file")
+    with exclusive_output(args.out, what="engine file"):
+        replaced = args.out.exists()
+        header = build_engine(
+            args.onnx, args.out, precision=args.precision, backend=args.backend, calib=args.calib, checkpoint=args.checkpoint,
+            size=args.size, dla_core=args.dla_core, workspace_mb=args.workspace_mb, opt_level=args.opt_level,
+            timing_cache=args.timing_cache, batch=args.batch, max_batch=args.max_batch,
+        )
+    print(describe(header, args.out, replaced=replaced))
     return 0
 
 
@@ -59,8 +64,8 @@ def _auto_line(auto: dict) -> str:
     return f"  chosen by   --backend auto on {gpu}; CPU {seen.get('cpu')} (features: {features}); ranking: {ranking}"
 
 
-def describe(header: dict, path: Path) -> str:
-    """The lines build-engine prints: what was built, with which library, for which device."""
+def describe(header: dict, path: Path, *, replaced: bool = False) -> str:
+    """The lines build-engine prints: what was built (and whether it replaced a file), with which library, for which device."""
     device = header["device"] or {}
     where = device.get("name") or "unknown device"
     if device.get("compute_capability"):
@@ -69,7 +74,7 @@ def describe(header: dict, path: Path) -> str:
         where += f", {device['provider']}"
     options = header.get("options", {})
     lines = [
-        f"built {path}",
+        f"built {path}" + (" (replaced the previous engine there)" if replaced else ""),
         f"  backend     {header['backend']} {header['backend_version']}",
         f"  precision   {header['precision']} (from the {header['onnx_precision']} ONNX)",
         f"  device      {where}",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Optional
 
 from edgedepth.cli.args import parse_size
@@ -66,7 +67,11 @@ def run(args: argparse.Namespace) -> Optional[int]:
         write_eval_json,
         write_eval_markdown,
     )
+    from edgedepth.utils.io import ensure_writable_file
 
+    for out, what in ((args.json, "JSON report"), (args.markdown, "Markdown report"), (args.grid, "grid image")):
+        if out:  # before minutes of evaluation, not after them
+            ensure_writable_file(out, what=what)
     device = torch_device(args.device)
     state = load_checkpoint(args.checkpoint)
     depth_net, model_cfg = load_depth_net(args.checkpoint)
@@ -94,6 +99,11 @@ def run(args: argparse.Namespace) -> Optional[int]:
     result["checkpoint"] = str(args.checkpoint)
     result["data"] = str(args.data)
     print(text_table(result))
+    if result["skipped"]:
+        print(f"warning: {len(result['skipped'])} of {result['num_samples']} images have no ground-truth depth in "
+              f"({args.min_depth:g}, {args.max_depth:g}) m and are in no metric (dataset indices "
+              f"{', '.join(map(str, result['skipped'][:10]))}{', ...' if len(result['skipped']) > 10 else ''})",
+              file=sys.stderr)
     if args.json:
         write_eval_json(args.json, result)
         print(f"wrote {args.json}")

@@ -27,7 +27,8 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint .pt written by `edgedepth train`")
-    p.add_argument("--out", required=True, type=Path, help="FP32 ONNX file to write")
+    p.add_argument("--out", required=True, type=Path,
+                   help="FP32 ONNX file to write (atomically; an existing one is replaced, and the output says so)")
     p.add_argument("--size", type=parse_size, default=(192, 640), help="input size HxW, multiples of 32")
     p.add_argument("--batch", type=_batch, default=1, help="fixed batch N, or 'dynamic'")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
@@ -51,16 +52,31 @@ def _sibling(path: Path, tag: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from edgedepth.errors import ExportError
-    from edgedepth.export import convert_fp16, export_from_checkpoint, quantize_int8
     from edgedepth.export.calibration import load_calibration_set
-    from edgedepth.export.verify import format_precision_table, precision_table
+    from edgedepth.utils.io import ensure_writable_file, exclusive_output
 
     if not args.int8 and (args.max_accuracy_drop is not None):
         raise ExportError("--max-accuracy-drop applies to INT8 only", fix="add --int8")
     if args.calib_n < 1 or args.holdout_n < 1:
         raise ExportError("--calib-n and --holdout-n must be at least 1")
-    # Load the calibration set first: a wrong --calib should fail before minutes of export work.
-    calib_images = load_calibration_set(args.calib, size=args.size, n=args.calib_n, seed=0, split="train")[0] if args.int8 else None
+    ensure_writable_file(args.out, what="ONNX file")
+    with exclusive_output(args.out, what="ONNX file"):
+        # Load the calibration set first: a wrong --calib should fail before minutes of export work.
+        calib_images = load_calibration_set(args.calib, size=args.size, n=args.calib_n, seed=0, split="train")[0] if args.int8 else None
+        existing = {p for p in (args.out, _sibling(args.out, "fp16"), _sibling(args.out, "int8")) if p.exists()}
+        files = _export(args, calib_images)
+    for path in files.values():
+        if Path(path) in existing:
+            print(f"replaced the previous {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace, calib_images) -> dict[str, Path]:
+    """Write the FP32 ONNX (and the FP16 and INT8 ones when asked), print what each is; {precision: path}."""
+    from edgedepth.export import convert_fp16, export_from_checkpoint, quantize_int8
+    from edgedepth.export.calibration import load_calibration_set
+    from edgedepth.export.verify import format_precision_table, precision_table
+
     report = export_from_checkpoint(args.checkpoint, args.out, size=args.size, batch=args.batch, opset=args.opset, simplify=not args.no_simplify)
     print(report.summary())
     files = {"fp32": args.out}
@@ -85,4 +101,4 @@ def run(args: argparse.Namespace) -> int:
     if holdout is not None and holdout[1] is not None:
         print(f"accuracy on {len(holdout[0])} held-out synthetic target images (ONNX Runtime CPU):")
         print(format_precision_table(precision_table(files, holdout[0], holdout[1])))
-    return 0
+    return files

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -24,6 +25,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What to do about the usual reasons a file or folder cannot be written or read.
+FILE_FIXES = {
+    errno.EACCES: "choose a folder you can write to (or read from), or fix its permissions",
+    errno.EPERM: "choose a folder you can write to (or read from), or fix its permissions",
+    errno.EROFS: "the file system is read-only: choose a folder on a writable disk",
+    errno.ENOSPC: "free some disk space, or write to another disk",
+    errno.ENOENT: "check the path: a folder on it does not exist",
+    errno.ENOTDIR: "check the path: a part of it is a file, not a folder",
+    errno.EISDIR: "pass a file name, not a folder",
+}
+
+
+def file_error(e: OSError) -> EdgedepthError:
+    """An OSError about a user's path as our what / why / fix, for every command in one place."""
+    return EdgedepthError(f"cannot use {e.filename}", why=e.strerror or type(e).__name__,
+                          fix=FILE_FIXES.get(e.errno, "check the path, its permissions and the free disk space"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -32,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         code = args.func(args)
-    except EdgedepthError as e:
-        print(f"edgedepth {args.command}: error: {e.message()}", file=sys.stderr)
-        return e.exit_code
+    except (EdgedepthError, OSError) as e:
+        if not isinstance(e, EdgedepthError) and e.filename is None:
+            raise  # an OSError about no path the user gave is a bug or a broken machine: keep its traceback
+        error = e if isinstance(e, EdgedepthError) else file_error(e)
+        print(f"edgedepth {args.command}: error: {error.message()}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print(f"edgedepth {args.command}: interrupted", file=sys.stderr)
         return 130

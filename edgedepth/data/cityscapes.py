@@ -116,7 +116,7 @@ class Cityscapes(RealDataset):
 
     def _read_split(self, split_file) -> list[CityscapesRecord]:
         records = []
-        for number, fields in enumerate(read_split_lines(split_file), start=1):
+        for number, fields in read_split_lines(split_file):
             parts = fields[0].strip("/").split("/")
             if len(parts) != 3:
                 raise DataError(

@@ -33,7 +33,9 @@ FORMAT = "edgedepth-synth"
 VERSION = 1
 DEPTH_SCALE = 256.0  # stored value = round(metres * 256): 3.9 mm steps, up to 255.99 m
 PNG_COMPRESSION = 1  # fast writes; PNG stays lossless
-REGENERATE = "regenerate the dataset with `edgedepth data synth --out DIR ...`"
+REGENERATE = "regenerate the dataset with `edgedepth data synth --out DIR --overwrite ...`"
+# Everything a synth folder holds (glob patterns): `data synth --overwrite` removes these, nothing else.
+FOLDER_ENTRIES = ("meta.yaml", "image", "depth", "semantics", "views", "calib", "source", "target", ".*.tmp")
 PathLike = Union[str, os.PathLike]
 
 
@@ -246,15 +248,14 @@ class FolderDataset(Dataset):
         files = sample_files(index, 0)
         calib = _read_calib(self.root / files["calib"])
         image = self._rgb(self.root / files["image"], "image")
-        depth = semantics = None
-        if (self.root / files["depth"]).exists():
-            raw = _read_png(self.root / files["depth"], "depth map")
-            self._check_size(self.root / files["depth"], raw, "depth map")
-            depth = torch.from_numpy(raw.astype(np.float32) / DEPTH_SCALE)[None]
-        if (self.root / files["semantics"]).exists():
-            raw = _read_png(self.root / files["semantics"], "semantics")
-            self._check_size(self.root / files["semantics"], raw, "semantics")
-            semantics = torch.from_numpy(raw.astype(np.int64))
+        # Every sample of the format has both maps (check_folder says so too): a missing one is damage, and
+        # treating it as "no labels" would leave it out of evaluation without a word.
+        raw = _read_png(self.root / files["depth"], "depth map")
+        self._check_size(self.root / files["depth"], raw, "depth map")
+        depth = torch.from_numpy(raw.astype(np.float32) / DEPTH_SCALE)[None]
+        raw = _read_png(self.root / files["semantics"], "semantics")
+        self._check_size(self.root / files["semantics"], raw, "semantics")
+        semantics = torch.from_numpy(raw.astype(np.int64))
         views = [View(image=self._rgb(self.root / v["file"], "view image"), T=torch.from_numpy(v["T"].astype(np.float32)),
                       kind=v["kind"]) for v in calib["views"]]
         return Sample(image=image, K=torch.from_numpy(calib["K"].astype(np.float32)), views=views, depth=depth,
@@ -325,6 +326,18 @@ def check_folder(root: PathLike, *, progress: bool = True) -> list[str]:
     problems = []
     for index in progress_bar(range(meta["count"]), desc=f"checking {root}", disable=not progress):
         problems += _check_sample(root, index, size)
+    return problems + _stray_files(root, meta["count"])
+
+
+def _stray_files(root: Path, count: int) -> list[str]:
+    """Files in the sample folders that are no sample meta.yaml counts (e.g. left by a larger dataset written there)."""
+    problems = []
+    for sub in ("image", "depth", "semantics", "calib", "views"):
+        for path in sorted((root / sub).iterdir()) if (root / sub).is_dir() else []:
+            stem = path.stem.split("_")[0]
+            if not (stem.isdigit() and int(stem) < count):
+                problems.append(f"{path}: not a file of the {count} samples meta.yaml counts (stale or foreign); "
+                                f"fix: {REGENERATE}")
     return problems
 
 

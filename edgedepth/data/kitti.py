@@ -174,7 +174,8 @@ class KittiRaw(RealDataset):
 
     # ------------------------------------------------------------------ records
     def _read_split(self, split_file) -> list[KittiRecord]:
-        entries = read_split_entries(split_file, sides=CAMERA_OF_SIDE, dataset="KITTI", example="2011_09_26/2011_09_26_drive_0002_sync 0000000069 l")
+        entries = read_split_entries(split_file, sides=CAMERA_OF_SIDE, dataset="KITTI",
+                                     example="2011_09_26/2011_09_26_drive_0002_sync 0000000069 l", folder_parts=2)
         return [KittiRecord(*entry) for entry in entries]
 
     def _all_frames(self) -> list[KittiRecord]:

@@ -115,27 +115,35 @@ def view_kinds(views: str) -> tuple[bool, bool]:
     return views in ("stereo", "both"), views in ("temporal", "both")
 
 
-def read_split_lines(split_file: str | os.PathLike) -> list[list[str]]:
-    """Whitespace-separated fields of each non-empty line of a split file."""
+def read_split_lines(split_file: str | os.PathLike) -> list[tuple[int, list[str]]]:
+    """(line number in the file, whitespace-separated fields) of each line that is not blank or a # comment."""
     path = Path(split_file)
     text = read_text(path, what="split file", fix="pass the path of an existing split file (see docs/datasets.md)")
-    rows = [line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    rows = [(number, line.split()) for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip() and not line.lstrip().startswith("#")]
     if not rows:
         raise DataError(f"split file {path} has no entries", fix="list one sample per line (see docs/datasets.md)")
     return rows
 
 
-def read_split_entries(split_file: str | os.PathLike, *, sides, dataset: str, example: str) -> list[tuple[str, int, str]]:
-    """(folder, frame number, side) of each line ``<folder> <frame> [l|r]`` of a KITTI-style split file."""
+def read_split_entries(split_file: str | os.PathLike, *, sides, dataset: str, example: str,
+                       folder_parts: int | None = None) -> list[tuple[str, int, str]]:
+    """(folder, frame number, side) of each line ``<folder> <frame> [l|r]`` of a KITTI-style split file.
+
+    ``folder_parts``: how many path components the folder has (2 for KITTI's ``<date>/<drive>``), so a
+    line without its date folder is reported as a bad line rather than as a missing calibration file."""
     entries = []
-    for number, fields in enumerate(read_split_lines(split_file), start=1):
+    for number, fields in read_split_lines(split_file):
         side = fields[2] if len(fields) > 2 else "l"
-        if len(fields) < 2 or not fields[1].isdigit() or side not in sides:
+        folder = fields[0].strip("/")
+        bad_folder = folder_parts is not None and len(folder.split("/")) != folder_parts
+        if len(fields) < 2 or not fields[1].isdigit() or side not in sides or bad_folder:
             raise DataError(
                 f"split file {split_file}, line {number}: {' '.join(fields)!r} is not a {dataset} split entry",
+                why=f"its folder {folder!r} should have {folder_parts} parts, like {example.split()[0]!r}" if bad_folder else None,
                 fix=f"write lines like '{example}'",
             )
-        entries.append((fields[0].strip("/"), int(fields[1]), side))
+        entries.append((folder, int(fields[1]), side))
     return entries
 
 

@@ -110,11 +110,22 @@ def load_colors(path: Path) -> dict[int, int]:
     return lut
 
 
-def colors_to_train_ids(rgb: np.ndarray, lut: dict[int, int]) -> np.ndarray:
-    """[H,W,3] uint8 class colours -> [H,W] int64 trainIds (colours not in the table -> 255)."""
+def colors_to_train_ids(rgb: np.ndarray, lut: dict[int, int], *, path: Path | str = "class PNG",
+                        table: Path | str = "colors.txt") -> np.ndarray:
+    """[H,W,3] uint8 class colours -> [H,W] int64 trainIds.
+
+    A colour that the table (``table``, read into ``lut``) does not list is an error naming ``path``:
+    the PNG belongs to another version of the table or is damaged, and mapping it to "ignore" would
+    silently drop its labels from training and from mIoU."""
     packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
     colours, inverse = np.unique(packed, return_inverse=True)
-    ids = np.array([lut.get(int(c), IGNORE_INDEX) for c in colours], dtype=np.int64)
+    unknown = [int(c) for c in colours if int(c) not in lut]
+    if unknown:
+        shown = ", ".join(f"({c >> 16}, {(c >> 8) & 255}, {c & 255})" for c in unknown[:5])
+        raise DataError(f"Virtual KITTI 2 class PNG {path} has colours that {table} does not list: {shown}",
+                        why="every class colour of a class PNG is a row of its sequence's colors.txt",
+                        fix=f"the PNG or the table is damaged or from another Virtual KITTI 2 version; {FIX}")
+    ids = np.array([lut[int(c)] for c in colours], dtype=np.int64)
     return ids[inverse].reshape(packed.shape)
 
 
@@ -148,7 +159,8 @@ class VirtualKitti2(RealDataset):
         return archives[-1] if archives else self.root
 
     def _read_split(self, split_file) -> list[VkittiRecord]:
-        entries = read_split_entries(split_file, sides=CAMERA_OF_SIDE, dataset="Virtual KITTI 2", example="Scene01/clone 00012 l")
+        entries = read_split_entries(split_file, sides=CAMERA_OF_SIDE, dataset="Virtual KITTI 2",
+                                     example="Scene01/clone 00012 l", folder_parts=2)
         return [VkittiRecord(*entry) for entry in entries]
 
     def _all_frames(self) -> list[VkittiRecord]:
@@ -245,6 +257,6 @@ class VirtualKitti2(RealDataset):
         path = folder / f"Camera_{CAMERA_OF_SIDE[record.side]}" / f"classgt_{record.frame:05d}.png"
         rgb = read_rgb_uint8(path, what="Virtual KITTI 2 class PNG", fix=FIX)
         check_same_size(path, "Virtual KITTI 2 class PNG", rgb.shape, shape, FIX)
-        lut = self._once(load_colors, self.bases["textgt"] / record.sequence / "colors.txt")
-        return torch.from_numpy(colors_to_train_ids(rgb, lut))
+        table = self.bases["textgt"] / record.sequence / "colors.txt"
+        return torch.from_numpy(colors_to_train_ids(rgb, self._once(load_colors, table), path=path, table=table))
 

@@ -69,7 +69,9 @@ def evaluate(
         (semantic label change or relative gt depth jump > ``depth_jump``, see boundary_mask) / the rest;
       bins and regions pool pixels over the whole dataset, because a bin is empty in many images;
       "miou": float | None, "per_class_iou": {class: IoU | None};
-      "num_images": images with valid depth; "median_scaling": {"ratio_mean", "ratio_std"} or None;
+      "num_images": images with valid depth; "num_samples": images in the dataset; "skipped": dataset indices
+        of the images without any valid ground-truth pixel (in no metric: the caller should say so);
+      "median_scaling": {"ratio_mean", "ratio_std"} or None;
       "settings": the protocol used; "grid": {"image" [N,3,H,W], "gt" [N,H,W], "pred" [N,H,W]}
         numpy arrays of the first ``grid_samples`` images (prediction after scaling and clamping).
     """
@@ -104,6 +106,8 @@ def evaluate(
                 p, ratio = scale_and_clamp(pred_np[i], g, valid, min_depth=min_depth, max_depth=max_depth,
                                            median_scaling=median_scaling)
                 tally.add_depth(images[i], p, g, valid, semantics, ratio)
+            else:
+                tally.skip()
     if not tally.per_image:
         raise DataError(
             f"no image of the dataset ({len(dataset)} samples) has ground-truth depth inside ({min_depth}, {max_depth}) m",
@@ -134,6 +138,10 @@ class _Tally:
         self.confusion: np.ndarray | None = None
         self.num_classes = num_classes
         self.grid: dict[str, list] = {"image": [], "gt": [], "pred": []}
+        self.skipped: list[int] = []  # dataset indices of the images without ground truth
+
+    def skip(self) -> None:
+        self.skipped.append(len(self.per_image) + len(self.skipped))
 
     def add_segmentation(self, labels, semantics: np.ndarray) -> None:
         conf = confusion_matrix(labels, semantics, num_classes=self.num_classes)
@@ -164,6 +172,8 @@ class _Tally:
             "miou": miou,
             "per_class_iou": per_class,
             "num_images": len(self.per_image),
+            "num_samples": len(self.per_image) + len(self.skipped),
+            "skipped": self.skipped,
             "median_scaling": ratios if median_scaling else None,
             "settings": settings,
             "grid": {k: np.stack(v) if v else np.zeros((0,)) for k, v in self.grid.items()},

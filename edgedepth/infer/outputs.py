@@ -2,7 +2,9 @@
 
 Layout of ``--out DIR``::
 
-    DIR/depth/000000.png   uint16 depth in millimetres at the model's resolution (0 = no depth)
+    DIR/depth/000000.png   uint16 depth in millimetres at the model's resolution (0 = no depth); the number
+                           is the input frame's (its place in an image folder, its frame number in a video
+                           or from a camera), so a skipped or dropped frame leaves a gap
     DIR/color/000000.png   colourised inverse depth (or input | depth side by side)
     DIR/depth.mp4          the colourised frames as a video (--video)
     DIR/ply/000000.ply     coloured point cloud from the intrinsics (--ply)
@@ -16,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgedepth.imaging import colorize_depth
-from edgedepth.utils.io import ensure_writable_dir
-from edgedepth.utils.io import atomic_write_bytes, write_json
+from edgedepth.utils.io import atomic_write_bytes, ensure_writable_dir, write_json
 
+# Everything an OutputWriter may leave in its folder (glob patterns): `infer --overwrite` removes these, nothing else.
+OUTPUT_NAMES = ("depth", "color", "ply", "summary.json", "depth.mp4", ".depth.partial.mp4", ".*.tmp")
 MAX_MM = 65535  # uint16: depths beyond 65.535 m saturate
 # zlib level 1: ~3x faster than OpenCV's default 3 for slightly larger files; writing must not slow inference.
 PNG_FAST = [16, 1]  # [cv2.IMWRITE_PNG_COMPRESSION, 1] without importing cv2 at module import

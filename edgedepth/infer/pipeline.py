@@ -1,12 +1,22 @@
 """The inference pipeline: capture -> preprocess -> infer -> write, one thread each, bounded queues.
 
 Stages overlap, so throughput is set by the slowest stage (usually inference) rather than the sum.
-Live sources must stay current: when the capture queue is full the OLDEST frame is dropped (and
-counted). Files must be complete: capture waits instead. Ctrl+C stops the capture; the frames
-already queued are finished and the outputs finalised before KeyboardInterrupt propagates.
+Live sources must stay current: at EVERY stage, when the next queue is full the OLDEST frame waiting
+there is dropped (and counted), and the queues in front of preprocessing and inference hold one frame,
+so inference always gets the newest frame and the capture-to-output latency stays bounded (about two
+inference times plus writing) however slow inference is. Files must be complete: every stage waits
+instead, with ``queue_size`` frames between stages. An input frame that cannot be decoded (a corrupt image in a folder) is skipped
+with a warning and listed in the summary, or stops the run when ``strict``. Outputs are numbered by
+the input frame's index, so a skipped or dropped frame leaves a gap and names stay tied to inputs.
+
+Ctrl+C (and SIGTERM where the CLI maps it to Ctrl+C) stops the capture; the frames already queued
+are finished and the outputs finalised before KeyboardInterrupt propagates. A second one stops every
+stage at once, and the outputs are still finalised. The signals are counted, never raised inside the
+pipeline (see edgedepth.utils.interrupts), so the main thread reacts within one poll interval.
 """
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -17,8 +27,13 @@ import numpy as np
 from tqdm import tqdm
 
 from edgedepth.bench.timing import latency_stats
+from edgedepth.infer.sources import UnreadableFrame
+from edgedepth.utils.interrupts import interrupts_as_requests
+
+log = logging.getLogger("edgedepth.infer")
 
 _END = object()  # end-of-stream marker passed down the queues
+POLL_S = 0.1  # how often the main thread looks at interrupt requests; waits in stages wake this often too
 
 
 def preprocess(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -32,47 +47,52 @@ def preprocess(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 class _Stages:
-    """Shared state of the stage threads: the abort flag, the first error and counters."""
+    """Shared state of the stage threads: stop and abort flags, the first error, drop counters."""
 
-    def __init__(self, stop: threading.Event | None):
+    def __init__(self, stop: threading.Event | None, *, live: bool):
         self.stop = stop or threading.Event()  # Ctrl+C or the caller: capture stops, the rest drains
-        self.abort = threading.Event()   # a stage failed: everyone stops now
+        self.abort = threading.Event()   # a stage failed, or a second Ctrl+C: everyone stops now
+        self.live = live
         self.error: BaseException | None = None
-        self.dropped = 0
+        # Frames dropped by each stage when its output queue was full; each counter has one writer thread.
+        self.dropped = {"capture": 0, "preprocess": 0, "infer": 0}
         self.finished = threading.Event()  # every stage has returned
         self._running = 0
         self._lock = threading.Lock()
 
-    def put(self, q: queue.Queue, item) -> bool:
+    def send(self, q: queue.Queue, item, stage: str) -> bool:
+        """Hand ``item`` to the next stage; False when the run was aborted.
+
+        A live source drops the oldest frame waiting in a full queue and never waits: a frame that
+        waits behind inference is a stale frame. A file waits for room, as does the end marker."""
+        if self.live and item is not _END:
+            while True:
+                try:
+                    q.put_nowait(item)
+                    return True
+                except queue.Full:
+                    try:
+                        q.get_nowait()
+                        self.dropped[stage] += 1
+                    except queue.Empty:
+                        pass
         while not self.abort.is_set():
             try:
-                q.put(item, timeout=0.1)
+                q.put(item, timeout=POLL_S)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def put_drop_oldest(self, q: queue.Queue, item) -> None:
-        while True:
-            try:
-                q.put_nowait(item)
-                return
-            except queue.Full:
-                try:
-                    q.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
-
     def get(self, q: queue.Queue):
         while not self.abort.is_set():
             try:
-                return q.get(timeout=0.1)
+                return q.get(timeout=POLL_S)
             except queue.Empty:
                 continue
         return _END
 
-    def run(self, name: str, body: Callable[[], None]) -> threading.Thread:
+    def thread(self, name: str, body: Callable[[], None]) -> threading.Thread:
         with self._lock:
             self._running += 1
 
@@ -91,108 +111,151 @@ class _Stages:
 
         return threading.Thread(target=guarded, name=f"infer-{name}", daemon=True)
 
+    def wait(self, requests) -> None:
+        """Wait for every stage to return, turning interrupt requests into stop (first) and abort (second)."""
+        while True:
+            try:
+                if self.finished.wait(timeout=POLL_S):
+                    return
+            except KeyboardInterrupt:  # a handler we did not replace raised it: still a request
+                requests.count += 1
+            if requests.count:
+                self.stop.set()
+            if requests.count > 1:
+                self.abort.set()
 
-def run_pipeline(source, runner, writer, *, max_frames: int | None = None, queue_size: int = 4,
-                 overlay: bool = False, stop: threading.Event | None = None) -> dict[str, Any]:
-    """Run ``source`` through ``runner`` into ``writer`` (an OutputWriter); returns the summary.
 
-    Setting ``stop`` (e.g. from a UI) ends the run like Ctrl+C does, without the KeyboardInterrupt.
+class _Run:
+    """One run: the four stage bodies, their queues and what they measured."""
 
-    The summary (also written to summary.json by ``writer.close``) has frames, dropped, fps,
-    wall_s, latency_ms (capture -> written, per frame) and infer_ms percentiles, and interrupted.
-    """
-    spec = runner.input_spec
-    st = _Stages(stop)
-    captured, preprocessed, inferred = (queue.Queue(maxsize=queue_size) for _ in range(3))
-    infer_ms: list[float] = []
-    latency_ms: list[float] = []
-    times: list[float] = []
+    def __init__(self, source, runner, writer, *, max_frames, queue_size, overlay, strict, stop):
+        self.source, self.runner, self.writer = source, runner, writer
+        self.max_frames, self.overlay, self.strict = max_frames, overlay, strict
+        self.spec = runner.input_spec
+        self.st = _Stages(stop, live=bool(source.live))
+        # A live source keeps only its newest frame in front of preprocessing and inference: any older one
+        # waiting there would only be older when its turn came. Written frames may queue (inference is spent).
+        fresh = 1 if self.st.live else queue_size
+        self.captured, self.prepared = queue.Queue(maxsize=fresh), queue.Queue(maxsize=fresh)
+        self.inferred = queue.Queue(maxsize=queue_size)
+        self.infer_ms: list[float] = []
+        self.latency_ms: list[float] = []
+        self.times: list[float] = []
+        self.skipped: list[dict[str, Any]] = []
 
-    def capture():
-        n = 0
-        while not st.stop.is_set() and not st.abort.is_set() and (max_frames is None or n < max_frames):
-            frame = source.read()
+    def _read(self):
+        """The next frame, skipping (and listing) frames that cannot be decoded unless strict."""
+        while True:
+            try:
+                return self.source.read()
+            except UnreadableFrame as e:
+                if self.strict:
+                    raise
+                self.skipped.append({"index": e.index, "name": e.name, "why": e.why})
+                log.warning("warning: skipped frame %d (%s): %s", e.index, e.name, e.why)
+
+    def capture(self):
+        st, n = self.st, 0
+        while not st.stop.is_set() and not st.abort.is_set() and (self.max_frames is None or n < self.max_frames):
+            frame = self._read()
             if frame is None:
                 break
-            if source.live:
-                st.put_drop_oldest(captured, frame)
-            elif not st.put(captured, frame):
+            if not st.send(self.captured, frame, "capture"):
                 return
             n += 1
-        st.put(captured, _END)
+        st.send(self.captured, _END, "capture")
 
-    def prepare():
-        while (frame := st.get(captured)) is not _END:
-            if not st.put(preprocessed, (frame, preprocess(frame.image, spec.height, spec.width))):
+    def prepare(self):
+        st, spec = self.st, self.spec
+        while (frame := st.get(self.captured)) is not _END:
+            if not st.send(self.prepared, (frame, preprocess(frame.image, spec.height, spec.width)), "preprocess"):
                 return
-        st.put(preprocessed, _END)
+        st.send(self.prepared, _END, "preprocess")
 
-    def infer():
-        while (item := st.get(preprocessed)) is not _END:
+    def infer(self):
+        st = self.st
+        while (item := st.get(self.prepared)) is not _END:
             frame, x = item
             t0 = time.perf_counter()
-            depth = runner.infer(x)[0, 0]
-            infer_ms.append((time.perf_counter() - t0) * 1000.0)
-            if not st.put(inferred, (frame, depth)):
+            depth = self.runner.infer(x)[0, 0]
+            self.infer_ms.append((time.perf_counter() - t0) * 1000.0)
+            if not st.send(self.inferred, (frame, depth), "infer"):
                 return
-        st.put(inferred, _END)
+        st.send(self.inferred, _END, "infer")
 
-    def write():
-        bar = tqdm(total=max_frames, desc="infer", unit="frame",
+    def write(self):
+        times, latency_ms = self.times, self.latency_ms
+        bar = tqdm(total=self.max_frames, desc="infer", unit="frame",
                    disable=os.environ.get("EDGEDEPTH_NO_PROGRESS") == "1")
-        while (item := st.get(inferred)) is not _END:
+        while (item := self.st.get(self.inferred)) is not _END:
             frame, depth = item
             text = None
-            if overlay and times:
+            if self.overlay and times:
                 fps = len(times[-30:]) / max(time.perf_counter() - times[-30:][0], 1e-9)
                 text = f"{fps:.1f} FPS  {latency_ms[-1]:.0f} ms"
-            writer.write(len(times), frame.image, depth, overlay=text)
+            self.writer.write(frame.index, frame.image, depth, overlay=text)
             now = time.perf_counter()
             latency_ms.append((now - frame.time) * 1000.0)
             times.append(now)
             bar.update(1)
         bar.close()
 
-    start = time.perf_counter()
-    threads = [st.run(n, f) for n, f in (("capture", capture), ("preprocess", prepare), ("infer", infer),
-                                         ("write", write))]
-    interrupted = False
-    try:
-        for t in threads:
-            t.start()
-        # Waiting on an Event (not Thread.join) because a Ctrl+C inside join can leave it hanging.
-        while not st.finished.wait(timeout=0.2):
-            pass
-    except KeyboardInterrupt:
-        interrupted = True
-        st.stop.set()
-        for t in threads:
-            if t.ident is None:  # Ctrl+C came while starting: every stage must run to drain the queues
+    def run(self) -> tuple[float, bool]:
+        """Start the stages and wait for them; (start time, interrupted)."""
+        stages = [self.st.thread(name, body) for name, body in (
+            ("capture", self.capture), ("preprocess", self.prepare), ("infer", self.infer), ("write", self.write))]
+        start = time.perf_counter()
+        with interrupts_as_requests() as requests:
+            for t in stages:
                 t.start()
-        st.finished.wait()
-    wall = (times[-1] if times else time.perf_counter()) - start
-    summary = {
-        "source": getattr(source, "description", str(source)),
-        "live": bool(source.live),
-        "backend": runner.backend,
-        "precision": runner.precision,
-        "input_size": [spec.height, spec.width],
-        "frames": len(times),
-        "dropped": st.dropped,
-        "fps": len(times) / wall if wall > 0 and times else 0.0,
-        # Between the first and last written frame: the rate once the pipeline is full, comparable
-        # to an engine-only FPS measured after warm-up.
-        "steady_fps": (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0,
-        "wall_s": wall,
-        "latency_ms": latency_stats(latency_ms),
-        "infer_ms": latency_stats(infer_ms),
-        "infer_only_fps": 1000.0 / float(np.mean(infer_ms)) if infer_ms else 0.0,
-        "interrupted": interrupted,
-        "error": None if st.error is None else str(st.error),
-    }
-    summary = writer.close(summary)
+            self.st.wait(requests)
+        return start, requests.count > 0  # counted until our handler was removed: no Ctrl+C is lost
+
+    def summary(self, start: float, interrupted: bool) -> dict[str, Any]:
+        times, spec, st = self.times, self.spec, self.st
+        wall = (times[-1] if times else time.perf_counter()) - start
+        return {
+            "source": getattr(self.source, "description", str(self.source)),
+            "live": st.live,
+            "backend": self.runner.backend,
+            "precision": self.runner.precision,
+            "input_size": [spec.height, spec.width],
+            "frames": len(times),
+            "dropped": sum(st.dropped.values()),
+            "dropped_by_stage": dict(st.dropped),
+            "skipped": len(self.skipped),
+            "skipped_frames": self.skipped,
+            "fps": len(times) / wall if wall > 0 and times else 0.0,
+            # Between the first and last written frame: the rate once the pipeline is full, comparable
+            # to an engine-only FPS measured after warm-up.
+            "steady_fps": (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0,
+            "wall_s": wall,
+            "latency_ms": latency_stats(self.latency_ms),
+            "infer_ms": latency_stats(self.infer_ms),
+            "infer_only_fps": 1000.0 / float(np.mean(self.infer_ms)) if self.infer_ms else 0.0,
+            "interrupted": interrupted,
+            "error": None if st.error is None else str(st.error),
+        }
+
+
+def run_pipeline(source, runner, writer, *, max_frames: int | None = None, queue_size: int = 4,
+                 overlay: bool = False, stop: threading.Event | None = None, strict: bool = False) -> dict[str, Any]:
+    """Run ``source`` through ``runner`` into ``writer`` (an OutputWriter); returns the summary.
+
+    Setting ``stop`` (e.g. from a UI) ends the run like Ctrl+C does, without the KeyboardInterrupt.
+    ``strict``: an input frame that cannot be decoded stops the run (its UnreadableFrame is raised
+    after the outputs are finalised) instead of being skipped.
+
+    The summary (also written to summary.json by ``writer.close``) has frames, dropped (with
+    dropped_by_stage), skipped (with skipped_frames: index, name, why), fps, wall_s, latency_ms
+    (capture -> written, per frame) and infer_ms percentiles, interrupted and error.
+    """
+    run = _Run(source, runner, writer, max_frames=max_frames, queue_size=queue_size, overlay=overlay,
+               strict=strict, stop=stop)
+    start, interrupted = run.run()
+    summary = writer.close(run.summary(start, interrupted))
     if interrupted:
         raise KeyboardInterrupt
-    if st.error is not None:
-        raise st.error
+    if run.st.error is not None:
+        raise run.st.error
     return summary

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -399,11 +398,6 @@ def _half(t: torch.Tensor | None, n: int) -> torch.Tensor | None:
 class _NonFinite(Exception):
     def __init__(self, losses: dict[str, float]):
         self.losses = losses
-
-
-def install_sigterm_as_interrupt() -> None:
-    """Let `kill` (and cluster pre-emption) save a checkpoint like Ctrl+C does."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def train(cfg: Config) -> dict:

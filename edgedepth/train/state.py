@@ -4,13 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-
 from edgedepth.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
 from edgedepth.config import to_dict
 from edgedepth.errors import CheckpointError
+from edgedepth.utils.io import remove_stale_temps
 
 if TYPE_CHECKING:
     from edgedepth.train.loop import Trainer
+
+# Everything a training run writes into train.out (glob patterns): `train --overwrite` removes these, nothing else.
+RUN_OUTPUTS = ("checkpoints", "tb", "model.pt", "best.pt", "interrupted.pt", "config.yaml", "history.json",
+               "summary.json", "eval.json", ".*.tmp")
 
 
 def training_state(t: "Trainer") -> dict:
@@ -91,6 +95,9 @@ class CheckpointKeeper:
         self.dir = Path(out) / "checkpoints"
         self.out = Path(out)
         self.keep_last = max(1, keep_last)
+        # A run killed during a checkpoint write (SIGKILL, power loss) leaves its temporary file behind.
+        remove_stale_temps(self.dir, ["step_*.pt"])
+        remove_stale_temps(self.out, ["model.pt", "best.pt", "interrupted.pt"])
 
     def save(self, state: dict, *, step: int, tag: str) -> Path:
         path = self.dir / f"step_{step:07d}.pt"

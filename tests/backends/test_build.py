@@ -177,3 +177,18 @@ def test_no_gpu_is_found_before_calibrating(onnx_files, tmp_path, fake_trt, fake
     with pytest.raises(EngineError, match="needs a CUDA GPU"):
         build_engine(onnx_files["fp32"], tmp_path / "m.engine", precision="int8", backend="tensorrt", calib="synthetic")
     assert fake_export == []
+
+
+def test_rebuild_command_names_calibration_and_timing_cache_by_absolute_path(onnx_files, tmp_path, monkeypatch,
+                                                                               fake_trt, fake_export):
+    import shlex
+    from pathlib import Path
+
+    fake_trt("10.3.0")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "calib").mkdir()
+    h = build_engine(onnx_files["fp32"], "m.engine", precision="int8", backend="tensorrt", calib="calib",
+                     timing_cache=Path("t.cache"))
+    args = shlex.split(h["rebuild_command"])  # run from another folder, relative paths would name other files
+    assert args[args.index("--calib") + 1] == str(tmp_path / "calib")
+    assert args[args.index("--timing-cache") + 1] == str(tmp_path / "t.cache")

@@ -65,6 +65,14 @@ def test_engine_for_another_device_message(onnx_file, tmp_path, capsys):
     assert "built for Orin" in err and "rebuild it on this machine" in err and "Traceback" not in err
 
 
+def test_a_foreign_onnx_without_the_contract_is_refused(tmp_path, capsys):
+    foreign = export_tiny(tmp_path / "foreign.onnx", drop=("min_depth", "max_depth"))
+    assert cli.main(["bench", "--onnx", str(foreign), "--iterations", "1", "--json", str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert "lacks the metadata min_depth, max_depth" in err and "Traceback" not in err
+    assert not (tmp_path / "b.json").exists()
+
+
 def test_bad_batch_argument(capsys):
     with pytest.raises(SystemExit):
         cli.main(["bench", "--onnx", "x.onnx", "--batch", "0,a"])

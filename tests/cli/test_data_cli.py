@@ -47,6 +47,14 @@ def test_check_ok(synth_dir, capsys):
     assert "OK: 4 samples" in capsys.readouterr().out
 
 
+def test_check_of_cityscapes_counts_every_split_it_checked(tmp_path, capsys):
+    from helpers.realdata import write_cityscapes
+
+    write_cityscapes(tmp_path / "cs")
+    assert run(["data", "check", str(tmp_path / "cs")]) == 0
+    assert "OK: 2 samples (train 1, val 1)" in capsys.readouterr().out
+
+
 def test_single_domain_and_seed(tmp_path, capsys):
     out = tmp_path / "target"
     assert run(["data", "synth", "--out", str(out), "--n", "1", "--domain", "target", "--size", "32x64",
@@ -90,6 +98,37 @@ def test_refuses_a_non_empty_foreign_folder(tmp_path, capsys):
     assert run(["data", "synth", "--out", str(tmp_path), "--n", "1", "--size", "32x64"]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_synth_into_a_previous_dataset_needs_overwrite_and_then_leaves_no_stale_sample(tmp_path, capsys):
+    out = tmp_path / "data"
+    synth = ["data", "synth", "--out", str(out), "--domain", "target", "--views", "none"]
+    assert run([*synth, "--n", "3", "--size", "32x64"]) == 0
+    assert run([*synth, "--n", "2", "--size", "32x96"]) == 2
+    assert "not empty" in capsys.readouterr().err and yaml.safe_load((out / "meta.yaml").read_text())["count"] == 3
+    assert run([*synth, "--n", "2", "--size", "32x96", "--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "image").iterdir()) == ["000000.png", "000001.png"]
+    assert run(["data", "check", str(out)]) == 0
+
+
+def test_check_names_stale_samples_that_meta_does_not_count(synth_dir, tmp_path, capsys):
+    import shutil
+
+    old = Path(shutil.copytree(synth_dir, tmp_path / "old"))
+    stale = old / "target" / "image" / "000007.png"  # left by an earlier, larger dataset in the same folder
+    shutil.copy(old / "target" / "image" / "000000.png", stale)
+    assert run(["data", "check", str(old)]) == 1
+    out = capsys.readouterr().out
+    assert f"{stale}: not a file of the 2 samples" in out and "1 problem(s)" in out
+
+
+def test_synth_into_a_read_only_folder_is_a_message(tmp_path, capsys, monkeypatch):
+    from helpers.readonly import make_read_only
+
+    folder = make_read_only(monkeypatch, tmp_path / "ro")
+    assert run(["data", "synth", "--out", str(folder / "data"), "--n", "1", "--size", "32x64"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and str(folder / "data") in err and "Traceback" not in err
 
 
 def test_preview(synth_dir, tmp_path):

@@ -43,7 +43,33 @@ def test_builds_and_says_what_it_built(cli, onnx_dir, tmp_path):
     assert f"backend     onnxruntime {ort.__version__}" in stdout
     assert "precision   int8 (from the int8 ONNX)" in stdout
     assert "CPUExecutionProvider" in stdout and "input       image [-1, 3, 32, 64]" in stdout
-    assert f"{out.stat().st_size / 1e6:.2f} MB" in stdout
+    assert f"{out.stat().st_size / 1e6:.2f} MB" in stdout and "replaced" not in stdout
+
+
+def test_replacing_an_engine_says_so_and_a_second_writer_is_refused(cli, onnx_dir, tmp_path):
+    from edgedepth.utils.io import exclusive_output
+
+    out = tmp_path / "model.engine"
+    out.write_bytes(b"an older engine")
+    args = ("--onnx", onnx_dir / "fp32.onnx", "--precision", "fp32", "--backend", "onnxruntime", "--out", out)
+    code, stdout, _ = cli(*args)
+    assert code == 0 and f"built {out} (replaced the previous engine there)" in stdout
+    before = out.read_bytes()
+    with exclusive_output(out):  # another build-engine of the same file is running
+        code, _, stderr = cli(*args)
+    assert code == 2 and "another process is writing the engine file" in stderr and out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.engine"]
+
+
+def test_read_only_output_folder_fails_before_the_build(cli, onnx_dir, tmp_path, monkeypatch):
+    from helpers.readonly import make_read_only
+
+    import edgedepth.backends
+
+    monkeypatch.setattr(edgedepth.backends, "build_engine", lambda *a, **k: pytest.fail("build started"))
+    folder = make_read_only(monkeypatch, tmp_path / "ro")
+    code, _, stderr = cli("--onnx", onnx_dir / "fp32.onnx", "--precision", "fp32", "--out", folder / "m.engine")
+    assert code == 2 and "cannot write" in stderr and str(folder) in stderr
 
 
 def test_tensorrt_build_prints_flags_and_cache(cli, onnx_dir, tmp_path, monkeypatch):

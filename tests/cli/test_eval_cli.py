@@ -65,3 +65,44 @@ def test_eval_end_to_end(tmp_path, checkpoint, capsys):
     assert data["miou"] is not None  # the synthetic target has semantic labels and the checkpoint an S net
     assert "| all images |" in (out / "eval.md").read_text()
     assert Image.open(out / "grid.png").size == (4 * 130 - 2, 2 * 66 - 2)
+
+
+@pytest.fixture
+def synth_folder(tmp_path):
+    from edgedepth.data import SyntheticWorld
+    from edgedepth.data.folder import write_dataset
+
+    world = SyntheticWorld(domain="target", size=(64, 128), length=3, seed=0, views="none")
+    return write_dataset(tmp_path / "data", world, progress=False)
+
+
+def test_a_missing_depth_file_is_an_error_not_an_image_less(tmp_path, checkpoint, synth_folder, capsys):
+    (synth_folder / "depth" / "000001.png").unlink()
+    code = main(["eval", "--checkpoint", str(checkpoint), "--data", str(synth_folder), "--json", str(tmp_path / "e.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "depth/000001.png" in err and "missing" in err and "Traceback" not in err
+    assert not (tmp_path / "e.json").exists()
+
+
+def test_images_without_ground_truth_are_named_in_a_warning(tmp_path, checkpoint, synth_folder, capsys):
+    import numpy as np
+
+    empty = synth_folder / "depth" / "000002.png"
+    Image.fromarray(np.zeros((64, 128), np.uint16)).save(empty)  # every pixel "unknown"
+    code = main(["eval", "--checkpoint", str(checkpoint), "--data", str(synth_folder), "--json", str(tmp_path / "e.json"),
+                 "--no-semantics"])
+    assert code == 0 and "warning: 1 of 3 images have no ground-truth depth" in capsys.readouterr().err
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert data["num_images"] == 2 and data["num_samples"] == 3 and data["skipped"] == [2]
+
+
+def test_read_only_json_folder_fails_before_evaluating(tmp_path, checkpoint, capsys, monkeypatch):
+    from helpers.readonly import make_read_only
+
+    import edgedepth.eval
+
+    monkeypatch.setattr(edgedepth.eval, "evaluate", lambda *a, **k: pytest.fail("evaluation started"))
+    folder = make_read_only(monkeypatch, tmp_path / "ro")
+    code = main(["eval", "--checkpoint", str(checkpoint), "--data", "synthetic-target", "--json", str(folder / "e.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write" in err and str(folder) in err and "Traceback" not in err

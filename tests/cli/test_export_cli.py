@@ -25,7 +25,7 @@ def test_export_fp32_fp16_int8(checkpoint, tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.fp16.onnx", "model.int8.onnx", "model.onnx"]
-    assert "max |diff|/depth" in text and "after onnxslim" in text
+    assert "max |diff|/depth" in text and "after onnxslim" in text and "replaced" not in text
     assert "| fp32 |" in text and "| fp16 |" in text and "| int8 |" in text  # accuracy side by side
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "model.int8.onnx")).metadata_props}
     assert meta["precision"] == "int8" and meta["height"] == "64"
@@ -58,3 +58,31 @@ def test_bad_batch_is_an_argument_error(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "m.onnx"), "--batch", "lots"])
     assert exc.value.code == 2 and "dynamic" in capsys.readouterr().err
+
+
+def test_read_only_output_folder_fails_before_any_work(checkpoint, tmp_path, capsys, monkeypatch):
+    from helpers.readonly import make_read_only
+
+    import edgedepth.export
+
+    monkeypatch.setattr(edgedepth.export, "export_from_checkpoint", lambda *a, **k: pytest.fail("export started"))
+    folder = make_read_only(monkeypatch, tmp_path / "ro")
+    code = main(["export", "--checkpoint", str(checkpoint), "--out", str(folder / "m.onnx"), "--size", "64x128"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write" in err and str(folder) in err and "Traceback" not in err
+
+
+def test_replacing_a_file_says_so_and_a_second_writer_is_refused(checkpoint, tmp_path, capsys):
+    from edgedepth.utils.io import exclusive_output
+
+    out = tmp_path / "model.onnx"
+    args = ["export", "--checkpoint", str(checkpoint), "--out", str(out), "--size", "64x128", "--no-simplify"]
+    out.write_bytes(b"an older export")
+    assert main(args) == 0 and f"replaced the previous {out}" in capsys.readouterr().out
+    before = out.read_bytes()
+    with exclusive_output(out):  # another export of the same file is running
+        code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and "another process is writing" in err and str(out) in err
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no lock or temporary file left

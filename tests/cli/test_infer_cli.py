@@ -1,4 +1,8 @@
 import json
+import os
+import signal
+import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -60,7 +64,7 @@ def test_infer_image_folder_max_frames(onnx_file, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing_source", "bad_video", "no_camera", "unwritable_out", "foreign_engine",
-                                  "half_k"])
+                                  "foreign_onnx", "half_k", "previous_run"])
 def test_bad_input_fails_before_work(case, onnx_file, video, tmp_path, capsys):
     args = {"engine": str(onnx_file), "source": str(video), "out": str(tmp_path / "out")}
     extra = []
@@ -76,6 +80,11 @@ def test_bad_input_fails_before_work(case, onnx_file, video, tmp_path, capsys):
         args["out"] = str(tmp_path / "afile" / "out")
     elif case == "foreign_engine":
         args["engine"] = str(write_foreign_engine(tmp_path / "orin.engine", onnx_file))
+    elif case == "foreign_onnx":  # no depth range in its metadata: its output cannot be written as metres
+        args["engine"] = str(export_tiny(tmp_path / "foreign.onnx", drop=("min_depth", "max_depth")))
+    elif case == "previous_run":
+        (tmp_path / "out" / "depth").mkdir(parents=True)
+        (tmp_path / "out" / "summary.json").write_text("{}")
     else:
         extra = ["--fx", "100"]
     code = cli.main(["infer", *[f"--{k}={v}" for k, v in args.items()], *extra])
@@ -83,6 +92,78 @@ def test_bad_input_fails_before_work(case, onnx_file, video, tmp_path, capsys):
     assert code == 2 and err.startswith("edgedepth infer: error:") and "Traceback" not in err
     expected = {"missing_source": "source not found", "bad_video": "cannot open", "no_camera": "cannot open camera 63",
                 "unwritable_out": "cannot write",
-                "foreign_engine": "built for Orin", "half_k": "go together"}[case]
+                "foreign_engine": "built for Orin", "foreign_onnx": "lacks the metadata min_depth, max_depth",
+                "half_k": "go together", "previous_run": "--overwrite"}[case]
     assert expected in err
     assert not (tmp_path / "out" / "depth").exists() or not list((tmp_path / "out" / "depth").iterdir())
+
+
+def _folder_with_a_truncated_jpeg(tmp_path) -> Path:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.jpg"), np.random.default_rng(i).integers(0, 255, (40, 70, 3), dtype=np.uint8))
+    cut = folder / "1.jpg"
+    cut.write_bytes(cut.read_bytes()[: len(cut.read_bytes()) // 2])
+    return folder
+
+
+def test_a_truncated_jpeg_is_skipped_with_a_warning_and_a_count(onnx_file, tmp_path, caplog):
+    out = tmp_path / "out"
+    code = cli.main(["infer", "--engine", str(onnx_file), "--source", str(_folder_with_a_truncated_jpeg(tmp_path)),
+                     "--out", str(out), "--no-color"])
+    assert code == 0 and "skipped frame 1 (1.jpg)" in caplog.text  # logged: stderr unless logging is configured
+    assert sorted(p.name for p in (out / "depth").iterdir()) == ["000000.png", "000002.png"]  # named by input
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped"] == 1 and summary["skipped_frames"][0]["name"] == "1.jpg" and summary["frames"] == 2
+
+
+def test_strict_stops_at_a_truncated_jpeg(onnx_file, tmp_path, capsys):
+    code = cli.main(["infer", "--engine", str(onnx_file), "--source", str(_folder_with_a_truncated_jpeg(tmp_path)),
+                     "--out", str(tmp_path / "out"), "--strict"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot read image" in err and "1.jpg" in err and "Traceback" not in err
+
+
+def test_overwrite_replaces_a_previous_run(onnx_file, video, tmp_path):
+    out = tmp_path / "out"
+    args = ["infer", "--engine", str(onnx_file), "--source", str(video), "--out", str(out), "--no-color"]
+    assert cli.main([*args, "--max-frames", "3"]) == 0
+    assert cli.main(args) == 2
+    assert cli.main([*args, "--max-frames", "2", "--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "depth").iterdir()) == ["000000.png", "000001.png"]
+
+
+class SignalAfter:
+    """A live source with endless frames that sends ``signum`` to this process at frame ``at``."""
+
+    live, description = True, "signalling camera"
+
+    def __init__(self, signum, at=3):
+        self.signum, self.at, self.i = signum, at, 0
+
+    def read(self):
+        from edgedepth.infer.sources import Frame
+
+        self.i += 1
+        if self.i == self.at:
+            assert signal.getsignal(self.signum) not in (signal.SIG_DFL, signal.SIG_IGN), "the signal would kill or be lost"
+            os.kill(os.getpid(), self.signum)
+        return Frame(self.i - 1, np.full((48, 96, 3), 90, np.uint8), time.perf_counter())
+
+    def close(self):
+        pass
+
+
+@pytest.mark.timeout(120)  # a backstop: the run ends on the signal, never on time
+def test_sigterm_ends_infer_like_ctrl_c_with_outputs_finalised(onnx_file, tmp_path, monkeypatch, capsys):
+    import edgedepth.infer
+
+    monkeypatch.setattr(edgedepth.infer, "open_source", lambda spec, **kw: SignalAfter(signal.SIGTERM))
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        code = cli.main(["infer", "--engine", str(onnx_file), "--source", "0", "--out", str(tmp_path / "out")])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["interrupted"] is True

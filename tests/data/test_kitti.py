@@ -189,3 +189,12 @@ def test_oxts_mercator_positions_are_metric():
     # yaw 90 degrees: the IMU's forward axis (x) points north
     turned = oxts_pose(np.array([lat, lon, 100.0, 0, 0, np.pi / 2]), mercator_scale=scale)
     assert np.allclose(turned[:3, :3] @ [1, 0, 0], [0, 1, 0], atol=1e-12)
+
+
+def test_split_line_without_its_date_folder_is_a_bad_line_not_a_missing_calibration(kitti, tmp_path):
+    split = tmp_path / "split.txt"
+    split.write_text(f"{KITTI_DRIVE} 0000000001 l\n{KITTI_DRIVE.split('/')[1]} 0000000001 l\n")
+    with pytest.raises(DataError) as err:
+        KittiRaw(kitti.root, split_file=split)
+    msg = err.value.message()
+    assert "split.txt, line 2" in msg and "not a KITTI split entry" in msg and "calib" not in msg

@@ -21,3 +21,11 @@ def test_bad_split_line_names_file_line_and_format(tmp_path, line):
         read_split_entries(split, sides=SIDES, dataset="Virtual KITTI 2", example="Scene01/clone 00012 l")
     msg = err.value.message()
     assert "split.txt, line 2" in msg and "not a Virtual KITTI 2 split entry" in msg and "Scene01/clone 00012 l" in msg
+
+
+def test_bad_split_line_number_counts_blank_and_comment_lines(tmp_path):
+    split = tmp_path / "split.txt"
+    split.write_text("# eigen test files\n\nScene01/clone 1 l\n\n# the next one is broken\nScene01/clone abc l\n")
+    with pytest.raises(DataError) as err:
+        read_split_entries(split, sides=SIDES, dataset="KITTI", example="x/y 1 l")
+    assert "split.txt, line 6:" in err.value.message()

@@ -60,17 +60,30 @@ def test_class_colours_map_to_cityscapes_train_ids(vkitti2):
     assert (sem[:4] == 10).all()  # Sky
     assert (sem[4:12, :40] == 0).all()  # Road
     assert (sem[4:12, 40:] == 13).all()  # Van -> car
-    assert (sem[12:] == 255).all()  # GuardRail and unknown colours -> ignore
+    assert (sem[12:] == 255).all()  # GuardRail and Undefined -> ignore
 
 
 def test_colour_table_parsing(tmp_path):
     path = tmp_path / "colors.txt"
     path.write_text("Category r g b\nCar 255 127 80\nPole 255 130 0\n")
     lut = load_colors(path)
-    rgb = np.array([[[255, 127, 80], [255, 130, 0], [9, 9, 9]]], dtype=np.uint8)
-    assert colors_to_train_ids(rgb, lut).tolist() == [[13, 5, 255]]
+    rgb = np.array([[[255, 127, 80], [255, 130, 0]]], dtype=np.uint8)
+    assert colors_to_train_ids(rgb, lut).tolist() == [[13, 5]]
     path.write_text("Category r g b\nCar 255 127\n")
     assert "line 2" in _message(lambda: load_colors(path))
+
+
+def test_a_class_colour_missing_from_the_table_is_an_error_naming_the_png(vkitti2):
+    dataset = VirtualKitti2(vkitti2.root, views="stereo")
+    record = dataset.records[0]
+    class_png = (vkitti2.root / "vkitti_2.0.3_classSegmentation" / record.sequence / "frames" / "classSegmentation"
+                 / "Camera_0" / f"classgt_{record.frame:05d}.png")
+    classes = np.asarray(Image.open(class_png)).copy()
+    classes[0, 0] = (1, 2, 3)
+    Image.fromarray(classes).save(class_png)
+    msg = _message(lambda: dataset[0])
+    assert str(class_png) in msg and "(1, 2, 3)" in msg and "colors.txt" in msg
+    assert any(str(class_png) in problem for problem in dataset.problems(progress=False))
 
 
 def test_depth_and_class_folders_are_optional(vkitti2):

@@ -143,7 +143,7 @@ def write_vkitti2(root: Path, sequence: str = "Scene01/clone", frames: int = 3) 
     classes[4:12, :40] = (100, 60, 100)  # Road -> 0
     classes[4:12, 40:] = (0, 139, 139)  # Van -> 13 (car)
     classes[12:, :40] = (250, 100, 255)  # GuardRail -> 255
-    classes[12:, 40:] = (1, 2, 3)  # not in the table -> 255
+    classes[12:, 40:] = (0, 0, 0)  # Undefined -> 255
     for frame in range(frames):
         for cam in (0, 1):
             intr.append(f"{frame} {cam} {FX} {FY} {CX} {CY}")

@@ -1,8 +1,24 @@
+import socket
+
 import numpy as np
 import pytest
 
 from edgedepth.errors import SourceError
-from edgedepth.infer.sources import CaptureSource, describe_spec, open_source
+from edgedepth.infer.sources import CaptureSource, UnreadableFrame, describe_spec, open_source, opencv_opener
+
+
+class FakeClock:
+    """time.monotonic and time.sleep for the back-off: waiting advances the clock, nothing sleeps."""
+
+    def __init__(self):
+        self.now, self.waits = 0.0, []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.waits.append(seconds)
+        self.now += seconds
 
 
 def test_describe_spec_kinds(tmp_path):
@@ -39,6 +55,24 @@ def test_image_folder_sorted_and_skips_non_images(make_images):
     assert frames[0].image.dtype == np.uint8 and frames[0].image.shape == (48, 80, 3)
 
 
+def test_a_truncated_jpeg_is_unreadable_not_half_an_image(tmp_path):
+    import cv2
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.jpg"), np.random.default_rng(i).integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    cut = folder / "1.jpg"
+    cut.write_bytes(cut.read_bytes()[: len(cut.read_bytes()) // 2])
+    assert cv2.imread(str(cut)) is not None  # OpenCV would have used the half-decoded frame
+    src = open_source(str(folder))
+    assert src.read().name == "0.jpg"
+    with pytest.raises(UnreadableFrame) as e:
+        src.read()
+    assert (e.value.index, e.value.name) == (1, "1.jpg") and "1.jpg" in e.value.message()
+    assert (src.read().index, src.read()) == (2, None)  # the source goes on after a bad frame
+
+
 def test_bad_sources_fail_at_open(tmp_path):
     with pytest.raises(SourceError, match="not found"):
         open_source(str(tmp_path / "missing.mp4"))
@@ -72,21 +106,61 @@ class FakeCapture:
 
 def test_live_source_reconnects_with_backoff():
     captures = iter([FakeCapture(1), FakeCapture(0, opened=False), FakeCapture(2)])
-    waits = []
+    clock = FakeClock()
     src = CaptureSource(0, live=True, description="camera 0", opener=lambda t: next(captures),
-                        backoff_s=0.5, sleep=waits.append)
+                        backoff_s=0.5, sleep=clock.sleep, clock=clock)
     assert [src.read().index for _ in range(3)] == [0, 1, 2]
-    assert waits == [0.5, 1.0]  # first reopen failed, the second worked
+    assert clock.waits == [0.5, 1.0]  # first reopen failed, the second worked
 
 
 def test_live_source_gives_up_with_clear_error():
-    waits = []
-    src = CaptureSource(0, live=True, description="camera 0", opener=lambda t: FakeCapture(0), retries=3,
-                        backoff_s=0.1, sleep=waits.append)
+    clock = FakeClock()
+    src = CaptureSource(0, live=True, description="camera 0", opener=lambda t: FakeCapture(0), connect_timeout_s=0.75,
+                        backoff_s=0.1, sleep=clock.sleep, clock=clock)
     with pytest.raises(SourceError, match="lost camera 0") as e:
         src.read()
-    assert "3 reconnect attempts" in e.value.message()
-    assert waits == pytest.approx([0.1, 0.2, 0.4])
+    assert "3 reconnect attempts over 0.75 s" in e.value.message()
+    assert clock.waits == pytest.approx([0.1, 0.2, 0.4])
+
+
+def _port_with_nothing_listening() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_stream_retries_its_first_connection_with_backoff_then_says_so():
+    url = f"rtsp://127.0.0.1:{_port_with_nothing_listening()}/live"
+    clock = FakeClock()
+    with pytest.raises(SourceError) as e:
+        CaptureSource(url, live=True, description=f"stream {url}", opener=opencv_opener("stream", read_timeout_s=1.0),
+                      connect_timeout_s=3.5, retry_first_connect=True, backoff_s=0.5, max_backoff_s=1.5,
+                      sleep=clock.sleep, clock=clock)
+    assert clock.waits == [0.5, 1.0, 1.5]
+    assert f"cannot open stream {url}" in e.value.message() and "4 attempts over 3.5 s" in e.value.message()
+
+
+def test_a_silent_stream_server_is_given_up_after_the_read_timeout():
+    with socket.socket() as server:  # accepts connections (the kernel does) and never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        url = f"rtsp://127.0.0.1:{server.getsockname()[1]}/live"
+        with pytest.raises(SourceError, match="cannot open stream"):
+            open_source(url, connect_timeout_s=0, read_timeout_s=0.5)
+        clock = FakeClock()
+        with pytest.raises(SourceError, match="2 attempts"):
+            CaptureSource(url, live=True, description="stream", opener=opencv_opener("stream", read_timeout_s=0.5),
+                          connect_timeout_s=1.0, retry_first_connect=True, backoff_s=0.5, sleep=clock.sleep, clock=clock)
+        server.settimeout(30)  # the connections are already queued: accept returns at once
+        assert len([server.accept()[0].close() for _ in range(3)]) == 3  # one per attempt, none answered
+
+
+def test_camera_and_file_open_once_without_retrying():
+    clock = FakeClock()
+    with pytest.raises(SourceError, match="cannot open camera 5"):
+        CaptureSource(5, live=True, description="camera 5", opener=lambda t: FakeCapture(0, opened=False),
+                      sleep=clock.sleep, clock=clock)
+    assert clock.waits == []
 
 
 def test_file_source_does_not_reconnect():
