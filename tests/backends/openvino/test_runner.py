@@ -57,6 +57,13 @@ def test_int8_runs_close_to_fp32_and_to_onnxruntime_int8(onnx_files, engines, im
     assert np.median(np.abs(depth - ort_depth) / ort_depth) < 0.02  # the same Q/DQ graph, other integer kernels
 
 
+def test_compiled_models_are_cached(engines, openvino_cache, images, monkeypatch):
+    assert len(list(openvino_cache.glob("*.blob"))) >= 3  # one per engine, written when the build compiled it
+    monkeypatch.setenv("XDG_CACHE_HOME", "/proc/no-cache-here")  # not creatable: compile without a cache
+    with open_runner(engines / "fp32.engine", threads=1) as runner:
+        assert runner.infer(images).shape == (3, 1, 32, 64)
+
+
 def test_outputs_are_not_overwritten_by_the_next_run(engines, images):
     with open_runner(engines / "fp32.engine", threads=1) as runner:
         first = runner.infer(images[:1])
