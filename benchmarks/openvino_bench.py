@@ -10,7 +10,8 @@ optimisations, idle threads not spinning, as benchmarks/precision_bench.py runs 
 OpenVINO engines that `build-engine --backend openvino` builds from the same files: FP32, INT8,
 and BF16 where the CPU has BF16 instructions. Accuracy on held-out synthetic target images
 with ground-truth depth. Goal (issue "One house for every backend"): OpenVINO INT8 >= 3x ONNX
-Runtime FP32 with AbsRel within 1 % of FP32. Writes <out>.json and <out>.md.
+Runtime FP32 with AbsRel within 1 % of FP32. Writes OUT.json and OUT.md, by default
+benchmarks/results/openvino_bench_<cpu model> (the CPU kind decides the result).
 """
 from __future__ import annotations
 
@@ -42,8 +43,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="untimed runs of each backend first")
     p.add_argument("--test-n", type=int, default=16, help="held-out synthetic target images for accuracy")
     p.add_argument("--profile-runs", type=int, default=5, help="runs of OpenVINO's per-layer profile (0: none)")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "openvino_bench", help="writes OUT.json and OUT.md")
+    p.add_argument("--out", type=Path, help="writes OUT.json and OUT.md (default: benchmarks/results/openvino_bench_<cpu model>)")
     return p.parse_args(argv)
+
+
+def default_out() -> Path:
+    """The results are per CPU kind: benchmarks/results/openvino_bench_amd_epyc for "AMD EPYC"."""
+    import re
+
+    from edgedepth.device import cpu_model
+
+    slug = re.sub(r"[^a-z0-9]+", "_", re.sub(r"\((r|tm)\)", "", cpu_model().lower())).strip("_")
+    return ROOT / "benchmarks" / "results" / f"openvino_bench_{slug}"
 
 
 def machine_info(threads: int) -> dict:
@@ -186,8 +197,9 @@ def main(argv=None) -> int:
         "openvino_layers": {p: openvino_layers(src.path, args.threads, args.profile_runs) for p, src in (("fp32", fp32), ("int8", int8))}
         if args.profile_runs else None,
     }
-    write_json(args.out.with_suffix(".json"), result)
-    atomic_write_text(args.out.with_suffix(".md"), to_markdown(result))
+    out = args.out or default_out()
+    write_json(out.with_name(out.name + ".json"), result)
+    atomic_write_text(out.with_name(out.name + ".md"), to_markdown(result))
     print(to_markdown(result))
     return 0
 

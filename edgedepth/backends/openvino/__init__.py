@@ -13,11 +13,14 @@ from typing import Any
 from edgedepth.backends.base import BuildRequest, Built, Runner
 from edgedepth.errors import EngineError
 
-# --backend auto scores (ONNX Runtime on a CPU: 20). Measured at 2 threads, batch 1, 192x640, same
-# ONNX files (benchmarks/results/openvino_bench.md): on an AVX2 AMD EPYC OpenVINO FP32 and INT8 were
-# both faster than ONNX Runtime's; on the issue's Xeon with VNNI and AMX, 1.3x (FP32) and 2.9x (INT8).
-X86_AVX2 = 30
-UNMEASURED = 15  # ARM or x86 without AVX2: not compared with ONNX Runtime, so not preferred to it
+# --backend auto scores; ONNX Runtime on a CPU is 20. Ahead of it only where measured: on CPUs with
+# INT8 dot-product instructions (VNNI, AMX), the issue's 2-core Xeon at 192x640, 2 threads: OpenVINO
+# 1.28x ONNX Runtime at FP32 and 2.9x at INT8. Behind it elsewhere: on an AVX2 AMD EPYC without VNNI
+# (benchmarks/results/openvino_bench_amd_epyc.md, two runs) OpenVINO was 0.94-1.01x ONNX Runtime at
+# FP32 and 0.96-1.05x at INT8, a tie that ONNX Runtime keeps (its sessions open in a third of the
+# time); ARM is not measured. BF16 only OpenVINO builds, on CPUs with BF16 instructions.
+INT8_DOT_PRODUCT = ("avx512_vnni", "avx_vnni", "amx_int8")
+AHEAD_OF_ONNXRUNTIME, BEHIND_ONNXRUNTIME, ONLY_BACKEND = 30, 15, 40
 
 
 def _installed():
@@ -29,15 +32,16 @@ def _installed():
 
 
 def suitability(machine: dict[str, Any], precision: str) -> int | None:
-    """Ahead of ONNX Runtime on x86 CPUs with AVX2 (measured); bf16 only where the CPU has BF16 instructions."""
+    """Ahead of ONNX Runtime on CPUs with VNNI or AMX, behind it elsewhere (see the measurements above);
+    bf16 only where the CPU has BF16 instructions."""
     from edgedepth.backends.openvino.builder import BF16_FEATURES
 
     if _installed() is None:
         return None
     features = set(machine.get("cpu_features") or ())
-    if precision == "bf16" and not features & set(BF16_FEATURES):
-        return None
-    return X86_AVX2 if "avx2" in features else UNMEASURED
+    if precision == "bf16":
+        return ONLY_BACKEND if features & set(BF16_FEATURES) else None
+    return AHEAD_OF_ONNXRUNTIME if features & set(INT8_DOT_PRODUCT) else BEHIND_ONNXRUNTIME
 
 
 def build(request: BuildRequest) -> Built:

@@ -7,11 +7,12 @@ an AMX Xeon is not the blob an AVX2 box would build) and for exactly that OpenVI
 is what OpenVINO reads from the ONNX after its frontend and offline passes (a Q/DQ ONNX becomes
 FakeQuantize layers with int8 weights, so an INT8 payload is about 4x smaller than FP32); any later
 OpenVINO reads it on any CPU, and oneDNN then picks the kernels of the CPU at hand (VNNI, AMX).
-The cost is compiling when the runner opens, about 0.6 s for the ResNet-18 network at 192x640 on
-2 cores, against about 0.3 s to import a blob: once per process, for an engine that a camera
-pipeline runs for hours. What the payload cannot say the header records: the precision of the
-float layers (``options.inference_precision``), and the CPU and its features it was built on;
-``open_engine`` refuses a bf16 engine on a CPU without BF16 and an IR from a newer OpenVINO.
+The cost is compiling when the runner opens: for the ResNet-18 network at 192x640 on 2 busy cores,
+2.2 s (FP32) and 5.6 s (INT8) against about 1 s to import a blob. OpenVINO's model cache (see
+runner.py) removes most of it after the first open on a machine. What the payload cannot say the
+header records: the precision of the float layers (``options.inference_precision``), and the CPU
+and the features it was built on; ``open_engine`` refuses a bf16 engine on a CPU without BF16 and
+an IR from a newer OpenVINO.
 """
 from __future__ import annotations
 
