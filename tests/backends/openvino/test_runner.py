@@ -16,14 +16,6 @@ from edgedepth.backends.openvino.runner import OpenVinoRunner  # noqa: E402
 from edgedepth.errors import EngineError  # noqa: E402
 
 
-def torch_reference(images):
-    import torch
-
-    torch.manual_seed(0)  # export_tiny seeds the same way before building the network
-    with torch.no_grad():
-        return tiny_onnx.TinyDepth().eval()(torch.from_numpy(images)).numpy()
-
-
 @pytest.fixture(scope="module")
 def engines(onnx_files, tmp_path_factory):
     root = tmp_path_factory.mktemp("openvino")
@@ -34,16 +26,10 @@ def engines(onnx_files, tmp_path_factory):
 
 @pytest.mark.parametrize("kind", ["fp32", "fp32_static"])
 def test_onnx_and_engine_match_pytorch(onnx_files, engines, images, kind):
-    reference = torch_reference(images)
     for path in (onnx_files[kind], engines / f"{kind}.engine"):
         with open_runner(path, backend="openvino", threads=1) as runner:
             assert isinstance(runner, OpenVinoRunner) and runner.precision == "fp32" and runner.threads == 1
-            spec = runner.input_spec
-            assert (spec.name, spec.height, spec.width, spec.min_depth, spec.max_depth) == ("image", 32, 64, 0.5, 80.0)
-            assert spec.shape == ((-1 if kind == "fp32" else 2), 3, 32, 64)
-            depth = runner.infer(images)  # 3 images: the static batch-2 model runs 2 chunks
-        assert depth.shape == (3, 1, 32, 64) and depth.dtype == np.float32
-        np.testing.assert_allclose(depth, reference, rtol=1e-4, atol=1e-4)
+            tiny_onnx.check_runner(runner, images, batch=-1 if kind == "fp32" else 2)
 
 
 def test_int8_runs_close_to_fp32_and_to_onnxruntime_int8(onnx_files, engines, images):
@@ -52,7 +38,7 @@ def test_int8_runs_close_to_fp32_and_to_onnxruntime_int8(onnx_files, engines, im
         depth = runner.infer(images)
     with open_runner(onnx_files["int8"], backend="onnxruntime", threads=1) as ort_runner:
         ort_depth = ort_runner.infer(images)
-    reference = torch_reference(images)
+    reference = tiny_onnx.reference_depth(images)
     assert np.median(np.abs(depth - reference) / reference) < 0.1
     assert np.median(np.abs(depth - ort_depth) / ort_depth) < 0.02  # the same Q/DQ graph, other integer kernels
 
