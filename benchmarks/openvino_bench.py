@@ -129,11 +129,9 @@ def timed_rounds(predictors: dict, image: np.ndarray, *, rounds: int, warmup: in
 
 def openvino_layers(onnx_path: Path, threads: int, runs: int) -> dict:
     """Where OpenVINO's time goes: ms per run by layer type and kernel (PERF_COUNT), INT8 convs counted."""
-    import openvino as ov
+    from edgedepth.backends.openvino.runner import compile_config, core
 
-    from edgedepth.backends.openvino.runner import compile_config
-
-    compiled = ov.Core().compile_model(str(onnx_path), "CPU", {**compile_config("f32", threads), "PERF_COUNT": True})
+    compiled = core().compile_model(str(onnx_path), "CPU", {**compile_config("f32", threads), "PERF_COUNT": True})
     request = compiled.create_infer_request()
     image = np.zeros([d.get_length() if d.is_static else 1 for d in compiled.input(0).get_partial_shape()], np.float32)
     totals: dict[str, float] = {}

@@ -37,12 +37,10 @@ def version() -> str:
 
 def read_onnx(path: Path):
     """``path`` as an ``openvino.Model`` (the ONNX frontend turns Q/DQ pairs into FakeQuantize)."""
-    import openvino as ov
-
-    from edgedepth.backends.openvino.runner import reason
+    from edgedepth.backends.openvino.runner import core, reason
 
     try:
-        return ov.Core().read_model(str(path))
+        return core().read_model(str(path))
     except Exception as e:  # RuntimeError subclasses with OpenVINO's multi-line report
         raise EngineError(f"OpenVINO cannot read '{path}'", why=reason(e),
                           fix="re-export the model with `edgedepth export`, or update openvino") from None
@@ -63,14 +61,12 @@ def pack_ir(model) -> bytes:
 
 def unpack_ir(payload: bytes, *, name: str, fix: str):
     """The ``openvino.Model`` of an engine payload written by :func:`pack_ir`."""
-    import openvino as ov
-
-    from edgedepth.backends.openvino.runner import reason
+    from edgedepth.backends.openvino.runner import core, reason
 
     try:
         with zipfile.ZipFile(io.BytesIO(payload)) as archive:
             xml, weights = (archive.read(n) for n in IR_FILES)
-        return ov.Core().read_model(xml, weights)
+        return core().read_model(xml, weights)
     except (zipfile.BadZipFile, KeyError) as e:
         raise EngineError(f"engine '{name}' holds no OpenVINO IR", why=str(e), fix=fix) from None
     except RuntimeError as e:

@@ -9,6 +9,7 @@ machine pays the full compile: ResNet-18 INT8 at 192x640 on 2 busy cores, 5.5 s,
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from pathlib import Path
@@ -24,6 +25,18 @@ from edgedepth.errors import EngineError
 # explicit: the CPU plugin's default is bf16 on CPUs with AMX and f16 on ARM, not f32.
 INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32", "int8": "f32", "bf16": "bf16"}
 _SOURCE_LOCATION = re.compile(r"\.(cpp|hpp|h):\d+:?$")  # "Exception from src/.../core.cpp:84:"
+
+
+@functools.lru_cache(maxsize=None)
+def core():
+    """The process's one ``openvino.Core``. One, not one per model: each Core loads its own CPU plugin,
+    which sets the calling thread's alternate signal stack when it loads and resets it when compiled
+    models are freed (seen with gdb, OpenVINO 2026.4). With a Core per model the main thread was left
+    with an alternate stack in unmapped memory, and the next signal handled there (Ctrl+C in
+    `edgedepth infer`) killed the process with SIGSEGV."""
+    import openvino as ov
+
+    return ov.Core()
 
 
 def cache_dir() -> Path | None:
@@ -48,10 +61,8 @@ def compile_config(inference_precision: str, threads: int | None) -> dict[str, A
 
 def compile_cpu(model, *, inference_precision: str, threads: int | None, name: str, fix: str):
     """``model`` (an ``openvino.Model``) compiled for the CPU; what OpenVINO refuses becomes an EngineError."""
-    import openvino as ov
-
     try:
-        return ov.Core().compile_model(model, "CPU", compile_config(inference_precision, threads))
+        return core().compile_model(model, "CPU", compile_config(inference_precision, threads))
     except Exception as e:  # OpenVINO raises RuntimeError subclasses with multi-line reports
         raise EngineError(f"OpenVINO cannot compile '{name}' for the CPU", why=reason(e), fix=fix) from None
 

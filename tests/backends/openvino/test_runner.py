@@ -101,6 +101,38 @@ def test_cuda_is_refused(onnx_files, engines):
             open_runner(path, backend="openvino", device="cuda")
 
 
+def main_thread_alternate_stack_is_mapped() -> bool:
+    """Whether the alternate signal stack of this (the main) thread, if any, lies in mapped memory (Linux)."""
+    import ctypes
+
+    class Stack(ctypes.Structure):
+        _fields_ = [("sp", ctypes.c_void_p), ("flags", ctypes.c_int), ("size", ctypes.c_size_t)]
+
+    stack = Stack()
+    assert ctypes.CDLL(None).sigaltstack(None, ctypes.byref(stack)) == 0
+    if not stack.sp or stack.flags & 2:  # SS_DISABLE
+        return True
+    ranges = (line.split()[0].split("-") for line in open("/proc/self/maps"))
+    return any(int(low, 16) <= stack.sp < int(high, 16) for low, high in ranges)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_signals_still_have_a_stack_after_runners_come_and_go(onnx_files, engines, images):
+    import gc
+
+    # The CPU plugin swaps the thread's alternate signal stack; one plugin per model, freed out of
+    # order, left it in unmapped memory, and the next Ctrl+C was a SIGSEGV.
+    first = open_runner(engines / "fp32.engine", threads=1)
+    second = open_runner(onnx_files["int8"], backend="openvino", threads=1)
+    first.infer(images), second.infer(images)
+    del first
+    gc.collect()
+    third = open_runner(engines / "int8.engine", threads=1)
+    del second, third
+    gc.collect()
+    assert main_thread_alternate_stack_is_mapped()
+
+
 def test_build_and_run_import_no_torch(onnx_files, tmp_path):
     code = (
         "import sys, numpy as np\n"
