@@ -14,9 +14,10 @@ from types import ModuleType
 from typing import Any
 
 from edgedepth.backends.base import BuildRequest, Built, InputSpec, Runner
+from edgedepth.contract import PRECISIONS as ONNX_PRECISIONS
 from edgedepth.errors import EngineError
 
-__all__ = ["BACKENDS", "BuildRequest", "Built", "InputSpec", "Runner", "build_engine", "choose_backend", "load_backend",
+__all__ = ["BACKENDS", "PRECISIONS", "BuildRequest", "Built", "InputSpec", "Runner", "build_engine", "choose_backend", "load_backend",
            "open_runner", "rank_backends"]
 
 
@@ -25,7 +26,8 @@ class BackendEntry:
     """One row of the registry.
 
     ``opens``: plain model files the backend runs without an engine (by suffix); ``options``: the
-    build-engine options it takes (others are refused with a message naming the backend that does).
+    build-engine options it takes (others are refused with a message naming the backend that does);
+    ``precisions``: the engine precisions it builds (the ONNX ones, or a compute precision such as bf16).
     """
 
     name: str
@@ -33,6 +35,7 @@ class BackendEntry:
     summary: str
     opens: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
+    precisions: tuple[str, ...] = ONNX_PRECISIONS
 
 
 BACKENDS: dict[str, BackendEntry] = {
@@ -44,9 +47,12 @@ BACKENDS: dict[str, BackendEntry] = {
                      opens=(".onnx",)),
         BackendEntry("torch", "edgedepth.backends.torch", "PyTorch from the checkpoint: FP16, channels_last, CUDA graphs on GPUs without TensorRT",
                      opens=(".pt", ".pth"), options=("batch", "max_batch")),
+        BackendEntry("openvino", "edgedepth.backends.openvino", "OpenVINO on CPUs: FP32, INT8 from the Q/DQ ONNX (oneDNN VNNI/AMX), BF16 on CPUs with AMX or AVX512-BF16",
+                     opens=(".onnx",), precisions=("fp32", "int8", "bf16")),
     )
 }
 NAMES = ("auto", *BACKENDS)
+PRECISIONS = tuple(dict.fromkeys(p for entry in BACKENDS.values() for p in entry.precisions))  # what build-engine takes
 
 
 def load_backend(name: str) -> ModuleType:
@@ -60,6 +66,8 @@ def rank_backends(precision: str, *, machine: dict[str, Any], candidates: tuple[
     """``suitability`` of every installed candidate that can run ``precision`` on ``machine`` (higher = faster)."""
     scores = {}
     for name in candidates or tuple(BACKENDS):
+        if precision not in BACKENDS[name].precisions:
+            continue
         score = load_backend(name).suitability(machine, precision)
         if score is not None:
             scores[name] = score

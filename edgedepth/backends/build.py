@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgedepth import __version__
-from edgedepth.backends import BACKENDS, NAMES, load_backend, rank_backends
+from edgedepth.backends import BACKENDS, NAMES, PRECISIONS, load_backend, rank_backends
 from edgedepth.backends.base import BuildRequest, Built
 from edgedepth.backends.container import rebuild_command, write_engine
-from edgedepth.contract import CHECKPOINT_KEY, CHECKPOINT_SHA256_KEY, PRECISIONS, OnnxModelInfo, file_sha256, inspect_onnx
+from edgedepth.contract import CHECKPOINT_KEY, CHECKPOINT_SHA256_KEY, OnnxModelInfo, file_sha256, inspect_onnx
 from edgedepth.errors import EngineError
 
 QDQ_FP16 = "int8-fp16"  # a convert() variant: the Q/DQ INT8 ONNX with its float region in FP16
@@ -81,6 +81,14 @@ def _choose(backend: str, precision: str, *, has_checkpoint: bool) -> tuple[str,
     return max(scores, key=lambda n: scores[n]), {"machine": seen, "scores": scores}
 
 
+def _check_precision(chosen: str, precision: str) -> None:
+    if precision not in BACKENDS[chosen].precisions:
+        takers = [n for n, e in BACKENDS.items() if precision in e.precisions]
+        raise EngineError(f"the {chosen} backend does not build {precision} engines",
+                          why=f"it builds {', '.join(BACKENDS[chosen].precisions)}; {precision} is built by: {', '.join(takers)}",
+                          fix=f"pass --precision {'|'.join(BACKENDS[chosen].precisions)}, or --backend {'|'.join(takers)}")
+
+
 def _check_options(chosen: str, options: dict[str, Any]) -> None:
     for key, value in options.items():
         if value is not None and key not in BACKENDS[chosen].options:
@@ -138,6 +146,7 @@ def build_engine(
             source = inspect_onnx(onnx_path)
         found = _find_checkpoint(source, checkpoint)
         chosen, auto = _choose(backend, precision, has_checkpoint=found is not None)
+        _check_precision(chosen, precision)
         _check_options(chosen, options)
         request = BuildRequest(onnx=source, precision=precision, convert=_converter(source, calib, Path(tmp)),
                                workdir=Path(tmp), options=options, checkpoint=found)

@@ -26,7 +26,7 @@ L4T_TO_JETPACK = {
     "35.1.0": "5.0.2", "32.7.4": "4.6.4", "32.7.3": "4.6.3", "32.7.2": "4.6.2", "32.7.1": "4.6.1",
     "32.6.1": "4.6", "32.5.1": "4.5.1", "32.5.0": "4.5",
 }
-LIBRARIES = ("numpy", "onnxruntime", "tensorrt", "torch", "cv2")
+LIBRARIES = ("numpy", "onnxruntime", "openvino", "tensorrt", "torch", "cv2")
 
 
 def _read(path: Path) -> str | None:

@@ -13,7 +13,7 @@ def register(subparsers) -> None:
     rows = "; ".join(f"{name}: {entry.summary}" for name, entry in BACKENDS.items())
     p = subparsers.add_parser(
         "build-engine",
-        help="build a TensorRT, ONNX Runtime or PyTorch engine from an exported ONNX model",
+        help="build a TensorRT, ONNX Runtime, OpenVINO or PyTorch engine from an exported ONNX model",
         description="Build the fastest engine for this device from `edgedepth export`'s ONNX file (or from a checkpoint, "
         f"exported first). Backends: {rows}. --backend auto picks the fastest one installed for this machine "
         "and says what it saw.",
@@ -23,7 +23,8 @@ def register(subparsers) -> None:
     src.add_argument("--checkpoint", type=Path, help="training checkpoint: the torch backend's weights (found next to the "
                      "ONNX by name when not given), or exported to ONNX first when no --onnx is given")
     p.add_argument("--size", type=parse_size, help="HxW to export a --checkpoint at (default: its training size)")
-    p.add_argument("--precision", required=True, help="fp32, fp16 or int8 (int8 needs a Q/DQ ONNX or --calib)")
+    p.add_argument("--precision", required=True, help="fp32, fp16, int8 (needs a Q/DQ ONNX or --calib) or bf16 (openvino, "
+                   "on CPUs with AMX or AVX512-BF16)")
     p.add_argument("--calib", default=None, help="INT8 calibration images: a folder of images or a dataset folder, or 'synthetic'")
     p.add_argument("--backend", default="auto", help=f"{', '.join(NAMES)} (default auto)")
     p.add_argument("--dla-core", type=int, default=None, help="TensorRT: run on this Jetson DLA core (with GPU fallback); needs fp16 or int8")
@@ -87,5 +88,8 @@ def describe(header: dict, path: Path, *, replaced: bool = False) -> str:
         lines.append(f"  tensorrt    flags {list(options.get('builder_flags', []))} strongly typed {options.get('strongly_typed')} "
                      f"dla core {options.get('dla_core')} opt level {options.get('opt_level')}")
         lines.append(f"  timing      {options.get('timing_cache')}")
+    if header["backend"] == "openvino":
+        features = ", ".join(device.get("cpu_features") or []) or "none of note"
+        lines.append(f"  openvino    float layers in {options.get('inference_precision')}; IR compiled when opened; built on a CPU with {features}")
     lines.append(f"  size        {path.stat().st_size / 1e6:.2f} MB (payload {header['payload_size'] / 1e6:.2f} MB), built in {header['build_seconds']} s")
     return "\n".join(lines)

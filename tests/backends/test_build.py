@@ -81,6 +81,7 @@ def test_onnxruntime_engine_matches_the_onnx(onnx_files, tmp_path, images, preci
 
 def test_auto_without_tensorrt_uses_onnxruntime(onnx_files, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import tensorrt -> ImportError
+    monkeypatch.setitem(sys.modules, "openvino", None)  # ahead of ONNX Runtime on x86 CPUs where installed
     assert build_engine(onnx_files["fp32"], tmp_path / "m.engine", precision="fp32")["backend"] == "onnxruntime"
 
 
@@ -90,6 +91,7 @@ def test_auto_without_tensorrt_uses_onnxruntime(onnx_files, tmp_path, monkeypatc
     ({"precision": "int8"}, "needs calibration data"),
     ({"precision": "fp16", "calib": "synthetic"}, "--calib is only used with --precision int8"),
     ({"precision": "fp16", "backend": "onnxruntime", "dla_core": 0}, "--dla-core is not an option of the onnxruntime backend"),
+    ({"precision": "bf16", "backend": "onnxruntime"}, "the onnxruntime backend does not build bf16 engines"),
 ])
 def test_bad_requests(onnx_files, tmp_path, kwargs, error):
     out = tmp_path / "m.engine"
@@ -142,6 +144,7 @@ def test_tensorrt_without_library_or_gpu(onnx_files, tmp_path, fake_trt, monkeyp
     fake_trt(device=None)
     with pytest.raises(EngineError, match="needs a CUDA GPU"):
         build_engine(onnx_files["fp32"], tmp_path / "m.engine", precision="fp32", backend="tensorrt")
+    monkeypatch.setitem(sys.modules, "openvino", None)  # ahead of ONNX Runtime on x86 CPUs where installed
     assert build_engine(onnx_files["fp32"], tmp_path / "m.engine", precision="fp32")["backend"] == "onnxruntime"
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     with pytest.raises(EngineError, match="TensorRT is not installed"):

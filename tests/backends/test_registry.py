@@ -80,7 +80,8 @@ def test_open_runner_errors(onnx_files, tmp_path):
 def test_deploy_half_imports_no_training_stack():
     code = (
         "import sys, edgedepth.backends, edgedepth.backends.build, edgedepth.backends.tensorrt.builder, edgedepth.backends.torch, "
-        "edgedepth.backends.onnxruntime.runner, edgedepth.backends.tensorrt.runner, edgedepth.cli.engine\n"
+        "edgedepth.backends.onnxruntime.runner, edgedepth.backends.tensorrt.runner, edgedepth.backends.openvino.builder, "
+        "edgedepth.backends.openvino.runner, edgedepth.cli.engine\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'tensorboard') "
         "or m.startswith(('edgedepth.losses', 'edgedepth.train')))\n"
         "assert not bad, bad"

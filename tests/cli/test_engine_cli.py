@@ -84,6 +84,20 @@ def test_tensorrt_build_prints_flags_and_cache(cli, onnx_dir, tmp_path, monkeypa
     assert "batch 2..2" in stdout and f"timing      {cache}" in stdout
 
 
+def test_auto_says_which_cpu_features_it_saw_and_ranks_openvino(cli, onnx_dir, tmp_path, monkeypatch):
+    pytest.importorskip("openvino", reason="the openvino backend needs `pip install openvino` (the openvino extra)")
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # OpenVINO caches the model it compiles
+    monkeypatch.setattr(device, "cuda_device", lambda: None)
+    monkeypatch.setattr(device, "cpu_model", lambda: "Intel Xeon Test")
+    monkeypatch.setattr(device, "cpu_features", lambda: ("avx2", "avx512_vnni", "amx_int8"))
+    code, stdout, _ = cli("--onnx", onnx_dir / "int8.onnx", "--precision", "int8", "--out", tmp_path / "m.engine")
+    assert code == 0 and "backend     openvino" in stdout and "device      Intel Xeon Test\n" in stdout
+    assert ("chosen by   --backend auto on no CUDA GPU; CPU Intel Xeon Test (features: avx2, avx512_vnni, amx_int8); "
+            "ranking: openvino 30, onnxruntime 20") in stdout
+    assert "openvino    float layers in f32; IR compiled when opened; built on a CPU with avx2, avx512_vnni, amx_int8" in stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["--onnx", "fp32.onnx", "--precision", "int4"], "unknown precision 'int4'"),
     (["--onnx", "fp32.onnx", "--precision", "int8"], "needs calibration data"),
@@ -92,6 +106,7 @@ def test_tensorrt_build_prints_flags_and_cache(cli, onnx_dir, tmp_path, monkeypa
     (["--onnx", "fp32.onnx", "--precision", "fp32", "--backend", "cuda"], "unknown backend 'cuda'"),
     (["--onnx", "int8.onnx", "--precision", "fp16", "--backend", "onnxruntime"], "cannot convert the int8 ONNX"),
     (["--onnx", "fp32.onnx", "--precision", "fp16", "--backend", "onnxruntime", "--dla-core", "0"], "--dla-core is not an option of the onnxruntime backend"),
+    (["--onnx", "fp32.onnx", "--precision", "bf16", "--backend", "onnxruntime"], "bf16 is built by: openvino"),
 ])
 def test_errors_are_messages_with_nonzero_exit(cli, onnx_dir, tmp_path, args, message):
     args = [str(onnx_dir / a) if a.endswith(".onnx") else a for a in args]

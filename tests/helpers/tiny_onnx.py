@@ -68,3 +68,20 @@ def export_tiny(path: Path, *, height: int = 32, width: int = 64, dynamic: bool 
     if drop:
         drop_metadata(path, drop)
     return path
+
+
+def reference_depth(images: np.ndarray) -> np.ndarray:
+    """What the tiny network of every export_tiny file computes for ``images`` (it seeds the same way)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        return TinyDepth().eval()(torch.from_numpy(images)).numpy()
+
+
+def check_runner(runner, images: np.ndarray, *, batch: int) -> None:
+    """A runner of an export_tiny file (``batch`` -1: dynamic) keeps the contract and computes what PyTorch does."""
+    spec = runner.input_spec
+    assert (spec.name, spec.height, spec.width, spec.min_depth, spec.max_depth) == ("image", 32, 64, MIN_DEPTH, MAX_DEPTH)
+    assert spec.shape == (batch, 3, 32, 64)
+    depth = runner.infer(images)  # 3 images: a static batch-2 model runs 2 chunks
+    assert depth.shape == (len(images), 1, 32, 64) and depth.dtype == np.float32
+    np.testing.assert_allclose(depth, reference_depth(images), rtol=1e-4, atol=1e-4)

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from helpers import tiny_onnx
 
@@ -9,25 +8,13 @@ from edgedepth.backends.container import read_engine, write_engine
 from edgedepth.errors import EngineError
 
 
-def torch_reference(images):
-    torch.manual_seed(0)  # export_tiny seeds the same way before building the network
-    with torch.no_grad():
-        return tiny_onnx.TinyDepth().eval()(torch.from_numpy(images)).numpy()
-
-
 @pytest.mark.parametrize("kind", ["fp32", "fp32_static"])
 def test_onnx_and_engine_match_pytorch(onnx_files, tmp_path, images, kind):
-    reference = torch_reference(images)
     engine = tmp_path / "m.engine"
     build_engine(onnx_files[kind], engine, precision="fp32", backend="onnxruntime")
     for path in (onnx_files[kind], engine):
         with open_runner(path, threads=1) as runner:
-            spec = runner.input_spec
-            assert (spec.name, spec.height, spec.width, spec.min_depth, spec.max_depth) == ("image", 32, 64, 0.5, 80.0)
-            assert spec.shape == ((-1 if kind == "fp32" else 2), 3, 32, 64)
-            depth = runner.infer(images)  # 3 images: the static batch-2 model runs 2 chunks
-        assert depth.shape == (3, 1, 32, 64) and depth.dtype == np.float32
-        np.testing.assert_allclose(depth, reference, rtol=1e-4, atol=1e-4)
+            tiny_onnx.check_runner(runner, images, batch=-1 if kind == "fp32" else 2)
 
 
 def test_int8_engine_is_close_to_fp32(onnx_files, tmp_path, images):
@@ -35,7 +22,7 @@ def test_int8_engine_is_close_to_fp32(onnx_files, tmp_path, images):
     with open_runner(tmp_path / "m.engine") as runner:
         depth = runner.infer(images)
     assert runner.precision == "int8"
-    reference = torch_reference(images)
+    reference = tiny_onnx.reference_depth(images)
     assert np.median(np.abs(depth - reference) / reference) < 0.1
 
 
