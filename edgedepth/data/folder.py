@@ -24,6 +24,7 @@ import yaml
 from PIL import Image
 from torch.utils.data import Dataset
 
+from edgedepth.data.registry import DatasetOptions, register_dataset
 from edgedepth.data.sample import IGNORE_INDEX, Sample, View
 from edgedepth.errors import DataError
 from edgedepth.utils.io import atomic_write_text, write_json
@@ -334,3 +335,8 @@ def count_samples(root: PathLike) -> int:
     if "domains" in meta:
         return sum(count_samples(Path(root) / d) for d in meta["domains"])
     return int(meta["count"])
+
+
+@register_dataset("folder", reads_folder=True)
+def _build_folder(options: DatasetOptions) -> FolderDataset:
+    return FolderDataset(options.root)

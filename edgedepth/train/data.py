@@ -22,14 +22,12 @@ class TrainData:
 
 
 def dataset_for(cfg: Config, which: str, split: str) -> Dataset:
-    """``which`` is "source" or "target"; synthetic names map to the built-in world of that domain."""
-    from edgedepth.data.registry import build_dataset
+    """``which`` is "source" or "target"; "synthetic" is the built-in world of that domain."""
+    from edgedepth.data.registry import build_dataset, resolve_dataset_name
 
     d = cfg.data
-    name = getattr(d, which)
+    name = resolve_dataset_name(getattr(d, which), which)
     root = getattr(d, f"{which}_root")
-    if name == "synthetic":
-        name = f"synthetic-{which}"
     seed = d.seed + (TEST_SEED_OFFSET if split == "test" else 0)
     length = d.test_length if split == "test" else d.train_length
     split_file = d.test_split_file if split == "test" else d.split_file
