@@ -1,9 +1,11 @@
-"""The datasets a training run reads: labelled source, unlabelled target (with complexity), target test."""
+"""The datasets a training run reads (labelled source, unlabelled target with complexity, target test)
+and how their batches reach the training device."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
+import torch
 from torch.utils.data import Dataset
 
 from edgedepth.config import Config
@@ -68,3 +70,22 @@ def check_labelled_source(source: Dataset, cfg: Config, probe: int = 8) -> None:
         fix="point data.source/data.source_root at a dataset with depth, or set loss.depth=0 to train without labels",
     )
 
+
+# ---------------------------------------------------------------- loading
+
+
+def pinned_transfers(device: torch.device) -> bool:
+    """Whether host batches should be page-locked: only then is a copy to a GPU asynchronous (a copy
+    from pageable memory waits for the GPU's queue). False on a CPU and under tests' fake CUDA device."""
+    accelerator = getattr(torch, "accelerator", None)
+    available = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+    return device.type == "cuda" and available
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device`` without waiting for the GPU (pinned, non-blocking where that helps)."""
+    if t.device == device:
+        return t
+    if pinned_transfers(device) and not t.is_pinned():
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)

@@ -28,6 +28,7 @@ from edgedepth.errors import TrainingError
 from edgedepth.losses import adversarial_loss, cycle_loss, depth_l1, segmentation_ce, smoothness_loss
 from edgedepth.models import build_models, discriminator_input, disp_to_depth
 from edgedepth.train import distributed as ddp
+from edgedepth.train.augment import augment_batch
 from edgedepth.train.curriculum import CurriculumBatchSampler
 from edgedepth.train.data import build_train_data, check_labelled_source
 from edgedepth.train.state import CheckpointKeeper, restore_training_state, training_state
@@ -35,57 +36,6 @@ from edgedepth.utils.io import write_json
 from edgedepth.utils.progress import progress_bar
 
 log = logging.getLogger("edgedepth.train")
-
-
-def flip_batch(batch: dict[str, torch.Tensor], flip: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Mirror the samples where ``flip`` [B] is True, keeping K and the poses exact.
-
-    A mirror M = diag(-1, 1, 1) maps the scene to its mirror image: pixels u -> W-1-u, so
-    cx -> W-1-cx, and a pose T becomes M T M (the stereo partner moves to the other side, which
-    the warp handles because T is exact).
-    """
-    if not bool(flip.any()):
-        return batch
-    out = dict(batch)
-    w = batch["image"].shape[-1]
-    f4 = flip.view(-1, 1, 1, 1)
-    for key in ("image", "depth"):
-        out[key] = torch.where(f4, batch[key].flip(-1), batch[key])
-    out["semantics"] = torch.where(flip.view(-1, 1, 1), batch["semantics"].flip(-1), batch["semantics"])
-    K = batch["K"].clone()
-    K[flip, 0, 2] = (w - 1) - K[flip, 0, 2]
-    out["K"] = K
-    if "views_image" in batch:
-        out["views_image"] = torch.where(flip.view(-1, 1, 1, 1, 1), batch["views_image"].flip(-1), batch["views_image"])
-        views_T = batch["views_T"]
-        mirror = torch.diag(views_T.new_tensor([-1.0, 1.0, 1.0, 1.0]))
-        mirrored_T = mirror @ views_T @ mirror
-        out["views_T"] = torch.where(flip.view(-1, 1, 1, 1), mirrored_T, batch["views_T"])
-    return out
-
-
-def jitter_batch(batch: dict[str, torch.Tensor], strength: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Random brightness, contrast and saturation per sample, the same for a sample and its views
-    (the photometric loss compares them, so they must stay consistent with each other)."""
-    b = batch["image"].shape[0]
-    # A CPU generator draws the same numbers on any device; the factors move to the images below.
-    factors = 1 + strength * (2 * torch.rand(3, b, generator=generator) - 1)  # device-ok: CPU generator
-    bright, contrast, sat = (f.view(b, 1, 1, 1).to(batch["image"].device) for f in factors)
-
-    def apply(img: torch.Tensor) -> torch.Tensor:
-        shape = (b,) + (1,) * (img.dim() - 1)
-        br, co, sa = (f.view(shape) for f in (bright, contrast, sat))
-        img = img * br
-        mean = img.mean(dim=(-3, -2, -1), keepdim=True)
-        img = (img - mean) * co + mean
-        grey = img.mean(dim=-3, keepdim=True)
-        return ((img - grey) * sa + grey).clamp(0, 1)
-
-    out = dict(batch)
-    out["image"] = apply(batch["image"])
-    if "views_image" in batch:
-        out["views_image"] = apply(batch["views_image"])
-    return out
 
 
 class Trainer:
@@ -257,15 +207,9 @@ class Trainer:
         return make(data.source, src_sampler), make(data.target, tgt_sampler), tgt_sampler
 
     def _to_device(self, batch, step: int, salt: int):
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        if self.cfg.data.flip:
-            g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + step * 2 + salt)
-            flip = torch.rand(batch["image"].shape[0], generator=g) < 0.5  # device-ok: CPU generator, moved below
-            batch = flip_batch(batch, flip.to(self.device))
-        if self.cfg.data.color_jitter > 0:
-            g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_033 + step * 2 + salt)
-            batch = jitter_batch(batch, self.cfg.data.color_jitter, g)
-        return batch
+        d = self.cfg.data
+        return augment_batch({k: v.to(self.device, non_blocking=True) for k, v in batch.items()}, flip=d.flip,
+                             color_jitter=d.color_jitter, seed=self.cfg.train.seed, step=step, salt=salt)
 
     def _save(self, tag: str) -> Path | None:
         if self.keeper is None:

@@ -49,7 +49,7 @@ def test_the_harness_catches_a_cpu_tensor_meeting_a_cuda_one():
 
 
 def test_flip_batch_keeps_every_tensor_on_the_batch_device():
-    from edgedepth.train.loop import flip_batch
+    from edgedepth.train.augment import flip_batch
 
     with fake_cuda():
         batch = {k: v.to("cuda") for k, v in _batch().items()}
