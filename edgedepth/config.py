@@ -48,7 +48,9 @@ class DataConfig:
     test_length: int = 64
     views: Literal["stereo", "temporal", "both"] = "stereo"
     batch_size: int = 4
-    num_workers: int = 0
+    num_workers: Optional[int] = None  # loader processes; None: 0 for the render cache, up to 4 for datasets on disk
+    cache: bool = True  # read the synthetic training split from the render cache (rendered there on first use)
+    cache_dir: Optional[str] = None  # None: $EDGEDEPTH_CACHE_DIR, else $XDG_CACHE_HOME/edgedepth, else ~/.cache/edgedepth
     flip: bool = True
     color_jitter: float = 0.0
     seed: int = 0

@@ -55,8 +55,13 @@ def sample_files(index: int, n_views: int) -> dict[str, str]:
     return files
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """The 8-bit levels of a float image in [0, 1] (clipped), rounded to the nearest level."""
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 def _to_uint8_rgb(image: torch.Tensor) -> np.ndarray:
-    return (image.detach().clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return to_uint8(image.detach().permute(1, 2, 0).numpy())
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:

@@ -42,6 +42,8 @@ class DatasetOptions:
     seed: int
     views: str
     split_file: Union[str, os.PathLike, None]
+    cache: bool
+    cache_dir: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -141,12 +143,16 @@ def build_dataset(
     views: str = "stereo",
     split_file: Union[str, os.PathLike, None] = None,
     transforms: TransformArg = None,
+    cache: bool = False,
+    cache_dir: Optional[str] = None,
 ) -> "Dataset":
     """A torch Dataset of Samples at ``size`` (H, W).
 
     ``length`` and ``seed`` pick the synthetic samples; real datasets use every sample of the split
     (their split files decide), and a synth folder keeps the samples and views it was written with.
-    Real and folder images are scaled to cover ``size`` and centre-cropped, keeping
+    ``cache`` reads the synthetic world from the render cache (rendered there on first use, see
+    ``edgedepth.data.render_cache``; ``cache_dir`` overrides its location) instead of rendering
+    every access. Real and folder images are scaled to cover ``size`` and centre-cropped, keeping
     the aspect ratio and K exact; ``transforms`` (a callable or a list of Sample -> Sample
     functions, e.g. ``edgedepth.data.transforms.CenterCrop``) are applied after that.
     """
@@ -158,7 +164,7 @@ def build_dataset(
     view_kinds(views)
     entry, folder = _entry_and_root(str(name_or_folder), root)
     options = DatasetOptions(root=folder, split=split, size=tuple(size), length=length, seed=seed, views=views,
-                             split_file=split_file)
+                             split_file=split_file, cache=cache, cache_dir=cache_dir)
     dataset = entry.build(options)
     extra = list(transforms) if isinstance(transforms, (list, tuple)) else ([transforms] if transforms else [])
     steps = ([ResizeCover(size)] if entry.reads_folder else []) + extra

@@ -164,6 +164,11 @@ class SyntheticWorld(Dataset):
 
 def _world_builder(domain: str):
     def build(options: DatasetOptions) -> Dataset:
+        if options.cache:
+            from edgedepth.data.render_cache import cached_world
+
+            return cached_world(domain, size=options.size, length=options.length, seed=options.seed,
+                                views=options.views, cache_dir=options.cache_dir)
         return SyntheticWorld(domain=domain, size=options.size, length=options.length, seed=options.seed,
                               views=options.views)
 

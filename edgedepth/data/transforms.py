@@ -166,4 +166,6 @@ class TransformedDataset(torch.utils.data.Dataset):
     def __getattr__(self, name: str):
         if name in ("dataset", "transform"):  # not set yet (e.g. while unpickling in a worker)
             raise AttributeError(name)
+        if name == "load_batch":  # a batch gathered from the wrapped dataset would skip the transform
+            raise AttributeError(name)
         return getattr(self.dataset, name)

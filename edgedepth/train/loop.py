@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as nnf
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from edgedepth.config import Config, save_config
 from edgedepth.errors import TrainingError
@@ -30,7 +29,7 @@ from edgedepth.models import build_models, discriminator_input, disp_to_depth
 from edgedepth.train import distributed as ddp
 from edgedepth.train.augment import augment_batch
 from edgedepth.train.curriculum import CurriculumBatchSampler
-from edgedepth.train.data import build_train_data, check_labelled_source
+from edgedepth.train.data import batch_to_device, build_train_data, check_labelled_source, make_loader
 from edgedepth.train.state import CheckpointKeeper, restore_training_state, training_state
 from edgedepth.utils.io import write_json
 from edgedepth.utils.progress import progress_bar
@@ -201,15 +200,13 @@ class Trainer:
             data.target_complexity, seed=cfg.train.seed + 1, curriculum=cfg.curriculum.enabled,
             stages=cfg.curriculum.stages, warmup_fraction=cfg.curriculum.warmup_fraction, **common,
         )
-        from edgedepth.data import collate_samples
-
-        make = lambda ds, s: DataLoader(ds, batch_sampler=s, collate_fn=collate_samples, num_workers=d.num_workers)  # noqa: E731
+        make = lambda ds, s: make_loader(ds, s, device=self.device, num_workers=d.num_workers)  # noqa: E731
         return make(data.source, src_sampler), make(data.target, tgt_sampler), tgt_sampler
 
     def _to_device(self, batch, step: int, salt: int):
         d = self.cfg.data
-        return augment_batch({k: v.to(self.device, non_blocking=True) for k, v in batch.items()}, flip=d.flip,
-                             color_jitter=d.color_jitter, seed=self.cfg.train.seed, step=step, salt=salt)
+        return augment_batch(batch_to_device(batch, self.device), flip=d.flip, color_jitter=d.color_jitter,
+                             seed=self.cfg.train.seed, step=step, salt=salt)
 
     def _save(self, tag: str) -> Path | None:
         if self.keeper is None:
