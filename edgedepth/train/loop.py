@@ -30,6 +30,7 @@ from edgedepth.train import distributed as ddp
 from edgedepth.train.augment import augment_batch
 from edgedepth.train.curriculum import CurriculumBatchSampler
 from edgedepth.train.data import batch_to_device, build_train_data, check_labelled_source, make_loader
+from edgedepth.train.history import NonFiniteLoss, PendingLosses
 from edgedepth.train.state import CheckpointKeeper, restore_training_state, training_state
 from edgedepth.utils.io import write_json
 from edgedepth.utils.progress import progress_bar
@@ -54,10 +55,13 @@ class Trainer:
         self.discriminator = discriminator.to(self.device)
         self.semantic_disc = cfg.model.discriminator == "semantic"
 
-        gen_params = self._unique_params([self.depth_net, self.semantic_net])
+        self.gen_params = self._unique_params([self.depth_net, self.semantic_net])
+        self.disc_params = list(self.discriminator.parameters())
         o = cfg.optim
-        self.opt_g = torch.optim.Adam(gen_params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-        self.opt_f = torch.optim.Adam(self.discriminator.parameters(), lr=o.disc_lr, betas=o.betas)
+        # Fused Adam: one kernel per step for all parameters, and with a GradScaler it skips an
+        # overflowed step on the device instead of asking the host (which would wait for the GPU).
+        self.opt_g = torch.optim.Adam(self.gen_params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, fused=True)
+        self.opt_f = torch.optim.Adam(self.disc_params, lr=o.disc_lr, betas=o.betas, fused=True)
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
         self.sched_f = torch.optim.lr_scheduler.LambdaLR(self.opt_f, self._lr_factor)
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -65,6 +69,7 @@ class Trainer:
 
         self.step = 0
         self.history: list[dict[str, float]] = []
+        self.pending = PendingLosses()
         self.best: dict = {}
         self.keeper = CheckpointKeeper(self.out, keep_last=cfg.train.keep_last) if self.dist.is_main else None
         if cfg.train.resume:
@@ -167,26 +172,23 @@ class Trainer:
         scaler.step(optimizer)
         scaler.update()
 
-    def train_step(self, src, tgt) -> dict[str, float]:
+    def train_step(self, src, tgt) -> dict[str, torch.Tensor]:
+        """One D,S update and one F update. Returns the detached losses still on the device: reading
+        them would make the host wait for the GPU, so the loop reads them every ``train.log_every`` steps."""
         for m in (self.depth_net, self.semantic_net, self.discriminator):
             if m is not None:
                 m.train()
-        gen_params = self._unique_params([self.depth_net, self.semantic_net])
         with self._autocast():
             total, losses, features = self._generator_losses(src, tgt)
-        if not ddp.all_finite(total.detach(), self.dist):
-            raise _NonFinite({k: float(v.detach()) for k, v in losses.items()})
-        self._clip_and_step(total, self.opt_g, self.scaler_g, gen_params)
-        record = {k: float(v.detach()) for k, v in losses.items()}
-        record["total"] = float(total.detach())
+        self._clip_and_step(total, self.opt_g, self.scaler_g, self.gen_params)
+        record = {k: v.detach() for k, v in losses.items()}
+        record["total"] = total.detach()
         if self.cfg.loss.adv > 0:
             with self._autocast():
                 loss_f = self._discriminator_loss(src["image"], tgt["image"], features)
-            if not ddp.all_finite(loss_f.detach(), self.dist):
-                raise _NonFinite({"discriminator": float(loss_f)})
-            self._clip_and_step(loss_f, self.opt_f, self.scaler_f, list(self.discriminator.parameters()))
+            self._clip_and_step(loss_f, self.opt_f, self.scaler_f, self.disc_params)
             self.sched_f.step()
-            record["disc"] = float(loss_f.detach())
+            record["disc"] = loss_f.detach()
         self.sched_g.step()
         return record
 
@@ -213,6 +215,33 @@ class Trainer:
             return None
         return self.keeper.save(training_state(self), step=self.step, tag=tag)
 
+    def _flush_losses(self, writer, bar, *, check_finite: bool = True) -> None:
+        """Read the pending losses into the history, the progress bar and TensorBoard."""
+        try:
+            records = self.pending.flush(self.dist, check_finite=check_finite)
+        except NonFiniteLoss as e:
+            raise self._nan_error(e.record) from None
+        if not records:
+            return
+        self.history.extend(records)
+        last = records[-1]
+        bar.set_postfix({k: f"{v:.3g}" for k, v in last.items() if k in ("total", "depth", "cycle", "adv", "disc")})
+        if writer is not None:
+            for k, v in last.items():
+                writer.add_scalar(f"loss/{k}" if k not in ("step", "pool") else f"train/{k}", v, self.step)
+            writer.add_scalar("train/lr", self.sched_g.get_last_lr()[0], self.step)
+
+    def _after_step(self, data, writer, bar, stop_at: int) -> None:
+        t = self.cfg.train
+        evaluate = t.eval_every and self.step % t.eval_every == 0 and self.step < t.steps
+        save = t.ckpt_every and self.step % t.ckpt_every == 0
+        if self.step % t.log_every == 0 or self.step == stop_at or evaluate or save:
+            self._flush_losses(writer, bar)  # also checks for NaN: nothing is evaluated or saved after one
+        if evaluate:
+            self._evaluate(data, writer)
+        if save:
+            self._save("step")
+
     def fit(self) -> dict:
         """Train to ``train.steps`` (or ``train.max_steps_per_run`` more steps); returns the final summary."""
         cfg = self.cfg
@@ -235,26 +264,13 @@ class Trainer:
                 torch.manual_seed(cfg.train.seed * 1_000_003 + self.step * 1_009 + self.dist.rank)
                 src = self._to_device(src, self.step, 0)
                 tgt = self._to_device(tgt, self.step, 1)
-                try:
-                    record = self.train_step(src, tgt)
-                except _NonFinite as e:
-                    raise self._nan_error(e.losses) from None
-                record["step"] = self.step
-                record["pool"] = tgt_sampler.pool_size(self.step)
-                self.history.append(record)
+                self.pending.add(self.step, tgt_sampler.pool_size(self.step), self.train_step(src, tgt))
                 self.step += 1
                 bar.update(1)
-                if self.step % cfg.train.log_every == 0 or self.step == stop_at:
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in ("total", "depth", "cycle", "adv", "disc")})
-                    if writer is not None:
-                        for k, v in record.items():
-                            writer.add_scalar(f"loss/{k}" if k not in ("step", "pool") else f"train/{k}", v, self.step)
-                        writer.add_scalar("train/lr", self.sched_g.get_last_lr()[0], self.step)
-                if cfg.train.eval_every and self.step % cfg.train.eval_every == 0 and self.step < cfg.train.steps:
-                    self._evaluate(data, writer)
-                if cfg.train.ckpt_every and self.step % cfg.train.ckpt_every == 0:
-                    self._save("step")
+                self._after_step(data, writer, bar, stop_at)
+            self._flush_losses(writer, bar)
         except KeyboardInterrupt:
+            self._flush_losses(writer, bar, check_finite=False)
             path = self._save("interrupted")
             if path is not None:
                 log.warning("interrupted at step %d; checkpoint saved to %s (resume with train.resume=%s)", self.step, path, path)
@@ -318,11 +334,12 @@ class Trainer:
         write_json(self.out / "eval.json", result)
         return result
 
-    def _nan_error(self, losses: dict[str, float]) -> TrainingError:
+    def _nan_error(self, record: dict[str, float]) -> TrainingError:
         last = self.keeper.latest() if self.keeper else None
         kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        losses = ", ".join(f"{k}={v:.3g}" for k, v in record.items() if k not in ("step", "pool"))
         return TrainingError(
-            f"training stopped at step {self.step}: a loss is not finite ({', '.join(f'{k}={v:.3g}' for k, v in losses.items())})",
+            f"training stopped at step {record['step']}: a loss is not finite ({losses})",
             why=f"the weights diverged or the data holds NaN/inf values; {kept}",
             fix="lower optim.lr or optim.disc_lr, keep optim.grad_clip > 0, check the data with `edgedepth data check`, "
             + (f"and resume with train.resume={last}" if last else "and train again"),
@@ -332,11 +349,6 @@ class Trainer:
 def _half(t: torch.Tensor | None, n: int) -> torch.Tensor | None:
     """The target half of a [source; target] batch, or None."""
     return None if t is None else t[n:]
-
-
-class _NonFinite(Exception):
-    def __init__(self, losses: dict[str, float]):
-        self.losses = losses
 
 
 def install_sigterm_as_interrupt() -> None:
