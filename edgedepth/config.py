@@ -42,7 +42,9 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    source: str = "synthetic"  # "synthetic" | "vkitti2" | "kitti" | "cityscapes" | a folder written by `data synth`
+    # a name registered in edgedepth.data.registry ("vkitti2", "kitti", "cityscapes", ...), "synthetic"
+    # (the built-in world of that domain) or a dataset folder (e.g. written by `data synth`)
+    source: str = "synthetic"
     target: str = "synthetic"
     source_root: Optional[str] = None
     target_root: Optional[str] = None
@@ -53,7 +55,9 @@ class DataConfig:
     test_length: int = 64
     views: Literal["stereo", "temporal", "both"] = "stereo"
     batch_size: int = 4
-    num_workers: int = 0
+    num_workers: Optional[int] = None  # loader processes; None: 0 for the render cache, up to 4 for datasets on disk
+    cache: bool = True  # read the synthetic training split from the render cache (rendered there on first use)
+    cache_dir: Optional[str] = None  # None: $EDGEDEPTH_CACHE_DIR, else $XDG_CACHE_HOME/edgedepth, else ~/.cache/edgedepth
     flip: bool = True
     color_jitter: float = 0.0
     seed: int = 0
@@ -284,7 +288,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(values, dict):
             raise ConfigError(f"config file '{path}' must hold a mapping of sections, got {type(values).__name__}")
     values = _merge(values, parse_overrides(overrides or []))
-    return check_values(from_dict(values))
+    cfg = check_values(from_dict(values))
+    _check_dataset_names(cfg.data)
+    return cfg
+
+
+def _check_dataset_names(data: DataConfig) -> None:
+    from edgedepth.data.registry import check_dataset_name
+
+    for key in ("source", "target"):
+        check_dataset_name(getattr(data, key), what=f"config key 'data.{key}'", error=ConfigError)
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -26,10 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "dataset folder (synth, KITTI, Virtual KITTI 2, Cityscapes) or write a preview image.")
     actions = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    synth = actions.add_parser("synth", help="render synthetic samples into a folder (docs/data_format.md)",
+    synth = actions.add_parser("synth", help="render synthetic samples into the render cache and a folder (docs/data_format.md)",
                                description="Render N synthetic samples with depth, semantics, intrinsics and "
-                               "neighbour views into DIR. --domain both writes DIR/source and DIR/target.")
-    synth.add_argument("--out", required=True, metavar="DIR", help="output folder (created; must be empty unless --overwrite)")
+                               "neighbour views, in parallel, into the render cache that training reads (once per "
+                               "domain, seed, size, views and renderer version), and with --out also into the folder "
+                               "DIR. --domain both writes DIR/source and DIR/target.")
+    synth.add_argument("--out", metavar="DIR",
+                       help="also write a dataset folder (created; must be empty unless --overwrite); without it only the cache is filled")
     synth.add_argument("--overwrite", action="store_true",
                        help="replace the synth dataset in DIR (files that synth did not write are never removed)")
     synth.add_argument("--n", required=True, type=_positive, metavar="N", help="samples per domain")
@@ -38,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--seed", type=int, default=0, help="layout seed (default 0); sample i depends only on seed, domain, i")
     synth.add_argument("--views", choices=VIEW_CHOICES, default="both",
                        help="neighbour views per sample: stereo partner, temporal prev/next, both (default) or none")
+    synth.add_argument("--workers", type=_positive, metavar="N", help="render processes (default: one per core)")
+    synth.add_argument("--cache-dir", metavar="DIR",
+                       help="render cache folder (default: $EDGEDEPTH_CACHE_DIR, else $XDG_CACHE_HOME/edgedepth, else ~/.cache/edgedepth)")
     synth.set_defaults(func=run_synth)
 
     check = actions.add_parser("check", help="validate a dataset folder; names every bad file and the fix",
@@ -66,19 +72,24 @@ def _prepare_out(out: Path, *, overwrite: bool) -> None:
 
 def run_synth(args: argparse.Namespace) -> int:
     from edgedepth.data.folder import write_dataset, write_domain_index
-    from edgedepth.data.synthetic import SyntheticWorld
+    from edgedepth.data.render_cache import cached_world
 
-    out = Path(args.out)
-    _prepare_out(out, overwrite=args.overwrite)
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        _prepare_out(out, overwrite=args.overwrite)
     domains = ["source", "target"] if args.domain == "both" else [args.domain]
     for domain in domains:
-        world = SyntheticWorld(domain=domain, size=args.size, length=args.n, seed=args.seed, views=args.views)
-        folder = out / domain if len(domains) > 1 else out
-        write_dataset(folder, world, info={"seed": args.seed, "views": args.views, "generator": "SyntheticWorld"})
-    if len(domains) > 1:
+        world = cached_world(domain, size=args.size, length=args.n, seed=args.seed, views=args.views,
+                             cache_dir=args.cache_dir, workers=args.workers)
+        print(f"{domain}: {args.n} samples in the render cache at {world.store}")
+        if out is not None:
+            folder = out / domain if len(domains) > 1 else out
+            write_dataset(folder, world, info={"seed": args.seed, "views": args.views, "generator": "SyntheticWorld"})
+    if out is not None and len(domains) > 1:
         write_domain_index(out, domains)
-    h, w = args.size
-    print(f"wrote {args.n} samples x {len(domains)} domain(s) ({', '.join(domains)}) at {h}x{w} to {out}")
+    if out is not None:
+        h, w = args.size
+        print(f"wrote {args.n} samples x {len(domains)} domain(s) ({', '.join(domains)}) at {h}x{w} to {out}")
     return 0
 
 

@@ -7,8 +7,6 @@ from typing import Optional
 
 from edgedepth.cli.args import parse_size
 
-SYNTHETIC_ALIASES = {"synthetic": "synthetic-target"}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -42,10 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _dataset(args: argparse.Namespace, data_cfg):
     """The test split of --data; synthetic names reproduce the training run's held-out test set."""
-    from edgedepth.data.registry import build_dataset
+    from edgedepth.data.registry import build_dataset, resolve_dataset_name
     from edgedepth.train.data import TEST_SEED_OFFSET
 
-    name = SYNTHETIC_ALIASES.get(args.data, args.data)
+    name = resolve_dataset_name(args.data, "target")
     size = tuple(args.size or data_cfg.size)
     return build_dataset(
         name, root=args.root, split="test", size=size, length=args.length or data_cfg.test_length,

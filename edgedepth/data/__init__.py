@@ -1,7 +1,9 @@
 """Datasets: the built-in synthetic two-domain world and loaders for KITTI, Virtual KITTI 2 and Cityscapes."""
 from edgedepth.data.sample import IGNORE_INDEX, Sample, View, collate_samples
 
-__all__ = ["IGNORE_INDEX", "Sample", "View", "collate_samples", "SyntheticWorld", "build_dataset", "check_dataset", "detect_format"]
+__all__ = ["IGNORE_INDEX", "Sample", "View", "collate_samples", "SyntheticWorld", "build_dataset", "check_dataset",
+           "detect_format", "dataset_names", "register_dataset", "resolve_dataset_name"]
+_REGISTRY_NAMES = ("build_dataset", "check_dataset", "detect_format", "dataset_names", "register_dataset", "resolve_dataset_name")
 
 
 def __getattr__(name):
@@ -10,7 +12,7 @@ def __getattr__(name):
         from edgedepth.data.synthetic import SyntheticWorld
 
         return SyntheticWorld
-    if name in ("build_dataset", "check_dataset", "detect_format"):
+    if name in _REGISTRY_NAMES:
         from edgedepth.data import registry
 
         return getattr(registry, name)

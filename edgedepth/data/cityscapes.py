@@ -36,6 +36,7 @@ from edgedepth.data.readers import (
     read_uint8_map,
     view_kinds,
 )
+from edgedepth.data.registry import DatasetOptions, register_dataset
 from edgedepth.data.sample import IGNORE_INDEX, Sample, View
 from edgedepth.errors import DataError
 
@@ -182,3 +183,12 @@ class Cityscapes(RealDataset):
         labels = read_uint8_map(path, what="Cityscapes label PNG", fix=FIX)
         check_same_size(path, "Cityscapes label PNG", labels.shape, shape, FIX)
         return torch.from_numpy(LABEL_LUT[labels])
+
+
+# Cityscapes' test labels are withheld, so our "test" split is its "val" folder.
+SPLIT_FOLDERS = {"train": "train", "test": "val"}
+
+
+@register_dataset("cityscapes", reads_folder=True)
+def _build_cityscapes(options: DatasetOptions) -> Cityscapes:
+    return Cityscapes(options.root, split=SPLIT_FOLDERS[options.split], split_file=options.split_file, views=options.views)

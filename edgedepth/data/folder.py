@@ -24,6 +24,7 @@ import yaml
 from PIL import Image
 from torch.utils.data import Dataset
 
+from edgedepth.data.registry import DatasetOptions, register_dataset
 from edgedepth.data.sample import IGNORE_INDEX, Sample, View
 from edgedepth.errors import DataError
 from edgedepth.utils.io import atomic_write_text, write_json
@@ -56,8 +57,13 @@ def sample_files(index: int, n_views: int) -> dict[str, str]:
     return files
 
 
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """The 8-bit levels of a float image in [0, 1] (clipped), rounded to the nearest level."""
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 def _to_uint8_rgb(image: torch.Tensor) -> np.ndarray:
-    return (image.detach().clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return to_uint8(image.detach().permute(1, 2, 0).numpy())
 
 
 def _save_png(path: Path, array: np.ndarray) -> None:
@@ -347,3 +353,8 @@ def count_samples(root: PathLike) -> int:
     if "domains" in meta:
         return sum(count_samples(Path(root) / d) for d in meta["domains"])
     return int(meta["count"])
+
+
+@register_dataset("folder", reads_folder=True)
+def _build_folder(options: DatasetOptions) -> FolderDataset:
+    return FolderDataset(options.root)

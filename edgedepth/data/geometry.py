@@ -99,11 +99,6 @@ def mercator_scale(latitude_deg: float) -> float:
     return float(np.cos(np.radians(latitude_deg)))
 
 
-def mirror_x() -> np.ndarray:
-    """The reflection x -> -x of a camera frame (what a horizontal image flip does to 3D points)."""
-    return np.diag([-1.0, 1.0, 1.0, 1.0])
-
-
 def pose_tensor(T: np.ndarray) -> torch.Tensor:
     """A float64 4x4 transform as the float32 tensor a View stores."""
     return torch.from_numpy(T).float()

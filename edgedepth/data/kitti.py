@@ -38,6 +38,7 @@ from edgedepth.data.readers import (
     require_file,
     view_kinds,
 )
+from edgedepth.data.registry import DatasetOptions, register_dataset
 from edgedepth.data.sample import Sample, View
 from edgedepth.errors import DataError
 
@@ -286,3 +287,15 @@ class KittiRaw(RealDataset):
         depth = self._depth(record, tuple(image.shape[1:]))
         K = torch.from_numpy(calib.K[cam]).float()
         return Sample(image=image, K=K, views=views, depth=depth, domain="kitti", name=record.name)
+
+
+@register_dataset("kitti", reads_folder=True)
+def _build_kitti(options: DatasetOptions) -> KittiRaw:
+    if options.split_file is None:
+        raise DataError(
+            "KITTI needs a split file",
+            why="without one, training and test frames of the Eigen split would mix",
+            fix="pass split_file (data.split_file / data.test_split_file), e.g. monodepth2's "
+            "splits/eigen_zhou/train_files.txt or splits/eigen/test_files.txt (docs/datasets.md)",
+        )
+    return KittiRaw(options.root, split_file=options.split_file, views=options.views)

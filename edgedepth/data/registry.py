@@ -1,28 +1,102 @@
-"""One entry point for every dataset: ``build_dataset(name_or_folder, ...)``, format detection and checks.
+"""One entry point for every dataset: a registry of names, ``build_dataset(name_or_folder, ...)``, format detection, checks.
 
-Names: "synthetic-source", "synthetic-target" (the built-in world), "vkitti2", "kitti", "cityscapes";
-or a folder: one written by ``edgedepth data synth`` (it holds ``meta.yaml``) or the root of one of
-the real datasets, recognised by its layout (:func:`detect_format`).
+Each dataset registers its builder where it is defined (``@register_dataset("kitti")``), so a name
+lives in one place; :func:`dataset_names` lists them and the config is validated against it.
+Names: "synthetic-source", "synthetic-target" (the built-in world), "vkitti2", "kitti", "cityscapes",
+"folder"; the alias "synthetic" means the built-in world of the domain it is used for
+(:func:`resolve_dataset_name`). Instead of a name, a folder: one written by ``edgedepth data synth``
+(it holds ``meta.yaml``) or the root of one of the real datasets, recognised by its layout
+(:func:`detect_format`).
 """
 from __future__ import annotations
 
+import importlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
-from torch.utils.data import Dataset
+from edgedepth.errors import DataError, EdgedepthError
 
-from edgedepth.data.readers import view_kinds
-from edgedepth.data.transforms import Compose, ResizeCover, TransformedDataset
-from edgedepth.errors import DataError
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
 
-REAL_DATASETS = ("vkitti2", "kitti", "cityscapes")
-DATASET_NAMES = ("synthetic-source", "synthetic-target") + REAL_DATASETS
 SPLITS = ("train", "test")
-# Cityscapes' test labels are withheld, so our "test" split is its "val" folder.
-CITYSCAPES_SPLIT = {"train": "train", "test": "val"}
+DOMAINS = ("source", "target")
+SYNTHETIC_ALIAS = "synthetic"
+# Modules whose import registers the built-in datasets (imported on the first look-up, not before,
+# so that reading a config does not load every loader).
+BUILTIN_MODULES = ("synthetic", "folder", "kitti", "vkitti2", "cityscapes")
 
 TransformArg = Optional[Union[Callable, Sequence[Callable]]]
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """What a builder may use. Builders of real datasets return samples at their native size."""
+
+    root: Optional[Path]
+    split: str
+    size: tuple[int, int]
+    length: int
+    seed: int
+    views: str
+    split_file: Union[str, os.PathLike, None]
+    cache: bool
+    cache_dir: Optional[str]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    name: str
+    build: Callable[[DatasetOptions], "Dataset"]
+    reads_folder: bool  # needs ``root``; its samples are scaled to cover the asked size
+
+
+_REGISTRY: dict[str, DatasetEntry] = {}
+
+
+def register_dataset(name: str, *, reads_folder: bool):
+    """Decorator: register ``builder(options: DatasetOptions) -> Dataset`` under ``name``."""
+
+    def decorator(builder: Callable[[DatasetOptions], "Dataset"]):
+        if name in _REGISTRY and _REGISTRY[name].build is not builder:
+            raise ValueError(f"dataset {name!r} is registered twice")
+        _REGISTRY[name] = DatasetEntry(name, builder, reads_folder)
+        return builder
+
+    return decorator
+
+
+def _entries() -> dict[str, DatasetEntry]:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(f"edgedepth.data.{module}")
+    return _REGISTRY
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Every registered dataset name, in registration order."""
+    return tuple(_entries())
+
+
+def resolve_dataset_name(name: str, domain: str) -> str:
+    """The one place the "synthetic" alias is resolved: the built-in world of ``domain`` ("source" or "target")."""
+    if domain not in DOMAINS:
+        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
+    return f"synthetic-{domain}" if name == SYNTHETIC_ALIAS else name
+
+
+def _looks_like_folder(name: str) -> bool:
+    return os.sep in name or "/" in name or Path(name).is_dir()
+
+
+def check_dataset_name(name: str, *, what: str, error: type[EdgedepthError] = DataError) -> None:
+    """Raise ``error`` naming ``what`` (e.g. a config key) unless ``name`` is a registered name, the
+    "synthetic" alias or a folder path (whose contents are checked when the dataset is built)."""
+    if name == SYNTHETIC_ALIAS or _looks_like_folder(name) or name in _entries():
+        return
+    raise error(f"{what} is {name!r}, which is not a known dataset",
+                fix=f"use {SYNTHETIC_ALIAS!r}, one of {', '.join(dataset_names())}, or a dataset folder")
 
 
 def detect_format(root: Union[str, os.PathLike]) -> str:
@@ -46,25 +120,16 @@ def detect_format(root: Union[str, os.PathLike]) -> str:
     )
 
 
-def _real_dataset(name: str, root: Path, *, split: str, views: str, split_file) -> Dataset:
-    if name == "kitti":
-        from edgedepth.data.kitti import KittiRaw
-
-        if split_file is None:
-            raise DataError(
-                "KITTI needs a split file",
-                why="without one, training and test frames of the Eigen split would mix",
-                fix="pass split_file (data.split_file / data.test_split_file), e.g. monodepth2's "
-                "splits/eigen_zhou/train_files.txt or splits/eigen/test_files.txt (docs/datasets.md)",
-            )
-        return KittiRaw(root, split_file=split_file, views=views)
-    if name == "vkitti2":
-        from edgedepth.data.vkitti2 import VirtualKitti2
-
-        return VirtualKitti2(root, split_file=split_file, views=views)
-    from edgedepth.data.cityscapes import Cityscapes
-
-    return Cityscapes(root, split=CITYSCAPES_SPLIT[split], split_file=split_file, views=views)
+def _entry_and_root(name: str, root) -> tuple[DatasetEntry, Optional[Path]]:
+    entries = _entries()
+    if name in entries:
+        entry = entries[name]
+        if entry.reads_folder and root is None:
+            raise DataError(f"dataset {name!r} needs its root folder", fix=f"pass root= (data.source_root / data.target_root) for {name}")
+        return entry, Path(root) if entry.reads_folder else None
+    if Path(name).is_dir() or root is None and os.sep in name:
+        return entries[detect_format(name)], Path(name)
+    raise DataError(f"unknown dataset {name!r}", fix=f"use one of {', '.join(entries)} or a dataset folder")
 
 
 def build_dataset(
@@ -78,41 +143,32 @@ def build_dataset(
     views: str = "stereo",
     split_file: Union[str, os.PathLike, None] = None,
     transforms: TransformArg = None,
-) -> Dataset:
+    cache: bool = False,
+    cache_dir: Optional[str] = None,
+) -> "Dataset":
     """A torch Dataset of Samples at ``size`` (H, W).
 
     ``length`` and ``seed`` pick the synthetic samples; real datasets use every sample of the split
     (their split files decide), and a synth folder keeps the samples and views it was written with.
-    Real and folder images are scaled to cover ``size`` and centre-cropped, keeping the aspect ratio
-    and K exact; ``transforms`` (a callable or a list, e.g.
-    ``edgedepth.data.transforms.augmentations(...)``) are applied after that.
+    ``cache`` reads the synthetic world from the render cache (rendered there on first use, see
+    ``edgedepth.data.render_cache``; ``cache_dir`` overrides its location) instead of rendering
+    every access. Real and folder images are scaled to cover ``size`` and centre-cropped, keeping
+    the aspect ratio and K exact; ``transforms`` (a callable or a list of Sample -> Sample
+    functions, e.g. ``edgedepth.data.transforms.CenterCrop``) are applied after that.
     """
+    from edgedepth.data.readers import view_kinds
+    from edgedepth.data.transforms import Compose, ResizeCover, TransformedDataset
+
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}", fix=f"use one of {', '.join(SPLITS)}")
     view_kinds(views)
-    name = str(name_or_folder)
+    entry, folder = _entry_and_root(str(name_or_folder), root)
+    options = DatasetOptions(root=folder, split=split, size=tuple(size), length=length, seed=seed, views=views,
+                             split_file=split_file, cache=cache, cache_dir=cache_dir)
+    dataset = entry.build(options)
     extra = list(transforms) if isinstance(transforms, (list, tuple)) else ([transforms] if transforms else [])
-    if name in ("synthetic-source", "synthetic-target"):
-        from edgedepth.data.synthetic import SyntheticWorld
-
-        dataset = SyntheticWorld(domain=name.split("-")[1], size=tuple(size), length=length, seed=seed, views=views)
-        return TransformedDataset(dataset, Compose(extra)) if extra else dataset
-    if name in REAL_DATASETS:
-        if root is None:
-            raise DataError(f"dataset {name!r} needs its root folder", fix=f"pass root= (data.source_root / data.target_root) for {name}")
-        folder, kind = Path(root), name
-    elif Path(name).is_dir() or root is None and os.sep in name:
-        folder = Path(name)
-        kind = detect_format(folder)
-    else:
-        raise DataError(f"unknown dataset {name!r}", fix=f"use one of {', '.join(DATASET_NAMES)} or a dataset folder")
-    if kind == "folder":
-        from edgedepth.data.folder import FolderDataset
-
-        dataset = FolderDataset(folder)
-    else:
-        dataset = _real_dataset(kind, folder, split=split, views=views, split_file=split_file)
-    return TransformedDataset(dataset, Compose([ResizeCover(size)] + extra))
+    steps = ([ResizeCover(size)] if entry.reads_folder else []) + extra
+    return TransformedDataset(dataset, Compose(steps)) if steps else dataset
 
 
 def check_dataset(

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from edgedepth.data.registry import DatasetOptions, register_dataset
 from edgedepth.data.sample import Sample, View
 from edgedepth.data.synthetic_render import CAMERA_TO_WORLD_AXES, cast
 from edgedepth.data.synthetic_scene import make_scene
@@ -159,3 +160,20 @@ class SyntheticWorld(Dataset):
             name=f"{self.domain}_{index:06d}",
         )
         return sample, depths if view_depths else []
+
+
+def _world_builder(domain: str):
+    def build(options: DatasetOptions) -> Dataset:
+        if options.cache:
+            from edgedepth.data.render_cache import cached_world
+
+            return cached_world(domain, size=options.size, length=options.length, seed=options.seed,
+                                views=options.views, cache_dir=options.cache_dir)
+        return SyntheticWorld(domain=domain, size=options.size, length=options.length, seed=options.seed,
+                              views=options.views)
+
+    return build
+
+
+for _domain in DOMAINS:
+    register_dataset(f"synthetic-{_domain}", reads_folder=False)(_world_builder(_domain))

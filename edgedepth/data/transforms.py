@@ -1,4 +1,5 @@
-"""Sample transforms that keep intrinsics and poses exact: resize, crop, horizontal flip, colour jitter.
+"""Sample transforms that fit a dataset to the training size and keep intrinsics and poses exact:
+resize, crop, centre crop, resize-to-cover.
 
 Every transform maps a Sample to a new Sample and is applied to the target image and all neighbour
 views alike, so warping a view into the target with the (transformed) depth, pose and K still
@@ -6,33 +7,26 @@ reproduces the (transformed) target. Conventions:
 
 - Pixel centres lie at integer coordinates. A resize by (sx, sy) maps x -> (x + 0.5) sx - 0.5, hence
   fx' = sx fx and cx' = (cx + 0.5) sx - 0.5 (not sx cx, which is off by half a pixel).
-- A horizontal flip maps x -> W - 1 - x. It mirrors every 3D point (X -> -X, matrix M = diag(-1,1,1,1)),
-  so cx' = W - 1 - cx and every pose becomes T' = M T M. We flip the target and all views and keep
-  them in place (we do not swap the stereo images): after the flip the right camera of a stereo
-  pair sits at +baseline, i.e. the pair looks like a right image with its left partner. This is what
-  monodepth2 does when it negates the stereo baseline of flipped samples; here it falls out of M T M.
 - Depth is downsampled by moving each valid pixel to the output pixel whose centre is nearest and
   keeping the most central one, so sparse LiDAR points are not lost between sampling positions and
   depths are never interpolated across edges; semantics use nearest-neighbour.
-- Colour jitter is one affine colour map per sample (brightness, contrast about mid-grey, saturation,
-  hue rotation) applied identically to every view, so photometric consistency survives.
 
-Random transforms draw from ``generator`` (default: torch's global generator, seeded per DataLoader worker).
+Random augmentations (flips, colour jitter) are not here: training applies them to whole batches on
+its device (``edgedepth.train.augment``), the one augmentation path.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from edgedepth.data.geometry import mirror_x
 from edgedepth.data.sample import Sample, View
 from edgedepth.errors import DataError
 
-Transform = Callable[..., Sample]
+Transform = Callable[[Sample], Sample]
 
 
 # ---------------------------------------------------------------- functional
@@ -120,55 +114,12 @@ def resize_cover(sample: Sample, size: tuple[int, int]) -> Sample:
     return center_crop(resize(sample, covering), size)
 
 
-def hflip(sample: Sample) -> Sample:
-    """Mirror horizontally: cx -> W-1-cx and every pose T -> M T M (see the module docstring)."""
-    w = sample.image.shape[-1]
-    flip = lambda t: torch.flip(t, dims=[-1])  # noqa: E731
-    M = torch.from_numpy(mirror_x()).to(torch.float32)
-    image = flip(sample.image)
-    views = [replace(v, image=flip(v.image), T=M @ v.T.float() @ M) for v in sample.views]
-    K = sample.K.clone().float()
-    K[0, 2] = (w - 1) - K[0, 2]
-    depth = None if sample.depth is None else flip(sample.depth)
-    semantics = None if sample.semantics is None else flip(sample.semantics)
-    return replace(sample, image=image, views=views, K=K, depth=depth, semantics=semantics)
-
-
-def color_matrix(brightness: float, contrast: float, saturation: float, hue: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """One affine colour map (A [3,3], b [3]) with x' = A x + b.
-
-    brightness/contrast/saturation are factors (1 = unchanged; contrast about mid-grey 0.5, not about
-    the image mean, so that every view gets the same map); hue is a rotation in turns (0 = unchanged)
-    of the chroma plane of YIQ.
-    """
-    rgb_to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=torch.float64)
-    c, s = math.cos(2 * math.pi * hue), math.sin(2 * math.pi * hue)
-    rotate = torch.tensor([[1.0, 0, 0], [0, c, -s], [0, s, c]], dtype=torch.float64)
-    hue_map = torch.linalg.inv(rgb_to_yiq) @ rotate @ rgb_to_yiq
-    gray = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
-    sat_map = saturation * torch.eye(3, dtype=torch.float64) + (1 - saturation) * gray.expand(3, 3)
-    A = contrast * brightness * (sat_map @ hue_map)
-    b = torch.full((3,), 0.5 * (1 - contrast), dtype=torch.float64)
-    return A.float(), b.float()
-
-
-def color_jitter(sample: Sample, A: torch.Tensor, b: torch.Tensor) -> Sample:
-    """Apply x' = clamp(A x + b) to the target and every view."""
-    apply = lambda img: (torch.einsum("ij,jhw->ihw", A, img) + b[:, None, None]).clamp_(0.0, 1.0)  # noqa: E731
-    image, views = _map_images(sample, apply)
-    return replace(sample, image=image, views=views)
-
-
 # ---------------------------------------------------------------- callable transforms
-def _uniform(low: float, high: float, generator: Optional[torch.Generator]) -> float:
-    return low + (high - low) * float(torch.rand((), generator=generator, dtype=torch.float64))
-
-
 class Resize:
     def __init__(self, size: tuple[int, int]):
         self.size = tuple(size)
 
-    def __call__(self, sample: Sample, generator: Optional[torch.Generator] = None) -> Sample:
+    def __call__(self, sample: Sample) -> Sample:
         return resize(sample, self.size)
 
 
@@ -178,7 +129,7 @@ class ResizeCover:
     def __init__(self, size: tuple[int, int]):
         self.size = tuple(size)
 
-    def __call__(self, sample: Sample, generator: Optional[torch.Generator] = None) -> Sample:
+    def __call__(self, sample: Sample) -> Sample:
         return resize_cover(sample, self.size)
 
 
@@ -186,59 +137,18 @@ class CenterCrop:
     def __init__(self, size: tuple[int, int]):
         self.size = tuple(size)
 
-    def __call__(self, sample: Sample, generator: Optional[torch.Generator] = None) -> Sample:
+    def __call__(self, sample: Sample) -> Sample:
         return center_crop(sample, self.size)
-
-
-class RandomCrop:
-    def __init__(self, size: tuple[int, int]):
-        self.size = tuple(size)
-
-    def __call__(self, sample: Sample, generator: Optional[torch.Generator] = None) -> Sample:
-        h, w = sample.image.shape[-2:]
-        top = int(torch.randint(0, max(h - self.size[0], 0) + 1, (), generator=generator))
-        left = int(torch.randint(0, max(w - self.size[1], 0) + 1, (), generator=generator))
-        return crop(sample, top, left, *self.size)
-
-
-class RandomHorizontalFlip:
-    def __init__(self, p: float = 0.5):
-        self.p = p
-
-    def __call__(self, sample: Sample, generator: Optional[torch.Generator] = None) -> Sample:
-        return hflip(sample) if float(torch.rand((), generator=generator)) < self.p else sample
-
-
-class ColorJitter:
-    """Random brightness/contrast/saturation factors in [1-x, 1+x] and hue in [-hue, hue] turns."""
-
-    def __init__(self, brightness: float = 0.2, contrast: float = 0.2, saturation: float = 0.2, hue: float = 0.05):
-        self.brightness, self.contrast, self.saturation, self.hue = brightness, contrast, saturation, hue
-
-    def __call__(self, sample: Sample, generator: Optional[torch.Generator] = None) -> Sample:
-        factors = [_uniform(1 - x, 1 + x, generator) for x in (self.brightness, self.contrast, self.saturation)]
-        A, b = color_matrix(*factors, _uniform(-self.hue, self.hue, generator))
-        return color_jitter(sample, A, b)
 
 
 class Compose:
     def __init__(self, transforms: Sequence[Transform]):
         self.transforms = list(transforms)
 
-    def __call__(self, sample: Sample, generator: Optional[torch.Generator] = None) -> Sample:
+    def __call__(self, sample: Sample) -> Sample:
         for transform in self.transforms:
-            sample = transform(sample, generator)
+            sample = transform(sample)
         return sample
-
-
-def augmentations(*, flip: bool = True, color_jitter: float = 0.0) -> list[Transform]:
-    """The training augmentations the config asks for (``data.flip``, ``data.color_jitter``)."""
-    out: list[Transform] = []
-    if flip:
-        out.append(RandomHorizontalFlip(0.5))
-    if color_jitter > 0:
-        out.append(ColorJitter(color_jitter, color_jitter, color_jitter, min(0.5, color_jitter / 4)))
-    return out
 
 
 class TransformedDataset(torch.utils.data.Dataset):
@@ -255,5 +165,7 @@ class TransformedDataset(torch.utils.data.Dataset):
 
     def __getattr__(self, name: str):
         if name in ("dataset", "transform"):  # not set yet (e.g. while unpickling in a worker)
+            raise AttributeError(name)
+        if name == "load_batch":  # a batch gathered from the wrapped dataset would skip the transform
             raise AttributeError(name)
         return getattr(self.dataset, name)

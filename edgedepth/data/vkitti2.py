@@ -37,6 +37,7 @@ from edgedepth.data.readers import (
     read_uint16_png,
     view_kinds,
 )
+from edgedepth.data.registry import DatasetOptions, register_dataset
 from edgedepth.data.sample import IGNORE_INDEX, Sample, View
 from edgedepth.errors import DataError
 
@@ -260,3 +261,8 @@ class VirtualKitti2(RealDataset):
         table = self.bases["textgt"] / record.sequence / "colors.txt"
         return torch.from_numpy(colors_to_train_ids(rgb, self._once(load_colors, table), path=path, table=table))
 
+
+
+@register_dataset("vkitti2", reads_folder=True)
+def _build_vkitti2(options: DatasetOptions) -> VirtualKitti2:
+    return VirtualKitti2(options.root, split_file=options.split_file, views=options.views)

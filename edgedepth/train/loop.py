@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as nnf
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from edgedepth.config import Config, save_config
 from edgedepth.device import torch_device
@@ -28,64 +27,15 @@ from edgedepth.errors import TrainingError
 from edgedepth.losses import adversarial_loss, cycle_loss, depth_l1, segmentation_ce, smoothness_loss
 from edgedepth.models import build_models, discriminator_input, disp_to_depth
 from edgedepth.train import distributed as ddp
+from edgedepth.train.augment import augment_batch
 from edgedepth.train.curriculum import CurriculumBatchSampler
-from edgedepth.train.data import build_train_data, check_labelled_source
+from edgedepth.train.data import batch_to_device, build_train_data, check_labelled_source, make_loader
+from edgedepth.train.history import NonFiniteLoss, PendingLosses
 from edgedepth.train.state import CheckpointKeeper, initialise_from, restore_training_state, training_state
 from edgedepth.utils.io import write_json
 from edgedepth.utils.progress import progress_bar
 
 log = logging.getLogger("edgedepth.train")
-
-
-def flip_batch(batch: dict[str, torch.Tensor], flip: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Mirror the samples where ``flip`` [B] is True, keeping K and the poses exact.
-
-    A mirror M = diag(-1, 1, 1) maps the scene to its mirror image: pixels u -> W-1-u, so
-    cx -> W-1-cx, and a pose T becomes M T M (the stereo partner moves to the other side, which
-    the warp handles because T is exact).
-    """
-    if not bool(flip.any()):
-        return batch
-    out = dict(batch)
-    w = batch["image"].shape[-1]
-    f4 = flip.view(-1, 1, 1, 1)
-    for key in ("image", "depth"):
-        out[key] = torch.where(f4, batch[key].flip(-1), batch[key])
-    out["semantics"] = torch.where(flip.view(-1, 1, 1), batch["semantics"].flip(-1), batch["semantics"])
-    K = batch["K"].clone()
-    K[flip, 0, 2] = (w - 1) - K[flip, 0, 2]
-    out["K"] = K
-    if "views_image" in batch:
-        out["views_image"] = torch.where(flip.view(-1, 1, 1, 1, 1), batch["views_image"].flip(-1), batch["views_image"])
-        views_T = batch["views_T"]
-        mirror = torch.diag(views_T.new_tensor([-1.0, 1.0, 1.0, 1.0]))
-        mirrored_T = mirror @ views_T @ mirror
-        out["views_T"] = torch.where(flip.view(-1, 1, 1, 1), mirrored_T, batch["views_T"])
-    return out
-
-
-def jitter_batch(batch: dict[str, torch.Tensor], strength: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Random brightness, contrast and saturation per sample, the same for a sample and its views
-    (the photometric loss compares them, so they must stay consistent with each other)."""
-    b = batch["image"].shape[0]
-    # A CPU generator draws the same numbers on any device; the factors move to the images below.
-    factors = 1 + strength * (2 * torch.rand(3, b, generator=generator) - 1)  # device-ok: CPU generator
-    bright, contrast, sat = (f.view(b, 1, 1, 1).to(batch["image"].device) for f in factors)
-
-    def apply(img: torch.Tensor) -> torch.Tensor:
-        shape = (b,) + (1,) * (img.dim() - 1)
-        br, co, sa = (f.view(shape) for f in (bright, contrast, sat))
-        img = img * br
-        mean = img.mean(dim=(-3, -2, -1), keepdim=True)
-        img = (img - mean) * co + mean
-        grey = img.mean(dim=-3, keepdim=True)
-        return ((img - grey) * sa + grey).clamp(0, 1)
-
-    out = dict(batch)
-    out["image"] = apply(batch["image"])
-    if "views_image" in batch:
-        out["views_image"] = apply(batch["views_image"])
-    return out
 
 
 class Trainer:
@@ -105,10 +55,13 @@ class Trainer:
         self.discriminator = discriminator.to(self.device)
         self.semantic_disc = cfg.model.discriminator == "semantic"
 
-        gen_params = self._unique_params([self.depth_net, self.semantic_net])
+        self.gen_params = self._unique_params([self.depth_net, self.semantic_net])
+        self.disc_params = list(self.discriminator.parameters())
         o = cfg.optim
-        self.opt_g = torch.optim.Adam(gen_params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
-        self.opt_f = torch.optim.Adam(self.discriminator.parameters(), lr=o.disc_lr, betas=o.betas)
+        # Fused Adam: one kernel per step for all parameters, and with a GradScaler it skips an
+        # overflowed step on the device instead of asking the host (which would wait for the GPU).
+        self.opt_g = torch.optim.Adam(self.gen_params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, fused=True)
+        self.opt_f = torch.optim.Adam(self.disc_params, lr=o.disc_lr, betas=o.betas, fused=True)
         self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, self._lr_factor)
         self.sched_f = torch.optim.lr_scheduler.LambdaLR(self.opt_f, self._lr_factor)
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -116,6 +69,7 @@ class Trainer:
 
         self.step = 0
         self.history: list[dict[str, float]] = []
+        self.pending = PendingLosses()
         self.best: dict = {}
         self.keeper = CheckpointKeeper(self.out, keep_last=cfg.train.keep_last) if self.dist.is_main else None
         if cfg.train.resume:
@@ -220,26 +174,23 @@ class Trainer:
         scaler.step(optimizer)
         scaler.update()
 
-    def train_step(self, src, tgt) -> dict[str, float]:
+    def train_step(self, src, tgt) -> dict[str, torch.Tensor]:
+        """One D,S update and one F update. Returns the detached losses still on the device: reading
+        them would make the host wait for the GPU, so the loop reads them every ``train.log_every`` steps."""
         for m in (self.depth_net, self.semantic_net, self.discriminator):
             if m is not None:
                 m.train()
-        gen_params = self._unique_params([self.depth_net, self.semantic_net])
         with self._autocast():
             total, losses, features = self._generator_losses(src, tgt)
-        if not ddp.all_finite(total.detach(), self.dist):
-            raise _NonFinite({k: float(v.detach()) for k, v in losses.items()})
-        self._clip_and_step(total, self.opt_g, self.scaler_g, gen_params)
-        record = {k: float(v.detach()) for k, v in losses.items()}
-        record["total"] = float(total.detach())
+        self._clip_and_step(total, self.opt_g, self.scaler_g, self.gen_params)
+        record = {k: v.detach() for k, v in losses.items()}
+        record["total"] = total.detach()
         if self.cfg.loss.adv > 0:
             with self._autocast():
                 loss_f = self._discriminator_loss(src["image"], tgt["image"], features)
-            if not ddp.all_finite(loss_f.detach(), self.dist):
-                raise _NonFinite({"discriminator": float(loss_f)})
-            self._clip_and_step(loss_f, self.opt_f, self.scaler_f, list(self.discriminator.parameters()))
+            self._clip_and_step(loss_f, self.opt_f, self.scaler_f, self.disc_params)
             self.sched_f.step()
-            record["disc"] = float(loss_f.detach())
+            record["disc"] = loss_f.detach()
         self.sched_g.step()
         return record
 
@@ -253,26 +204,45 @@ class Trainer:
             data.target_complexity, seed=cfg.train.seed + 1, curriculum=cfg.curriculum.enabled,
             stages=cfg.curriculum.stages, warmup_fraction=cfg.curriculum.warmup_fraction, **common,
         )
-        from edgedepth.data import collate_samples
-
-        make = lambda ds, s: DataLoader(ds, batch_sampler=s, collate_fn=collate_samples, num_workers=d.num_workers)  # noqa: E731
+        make = lambda ds, s: make_loader(ds, s, device=self.device, num_workers=d.num_workers)  # noqa: E731
         return make(data.source, src_sampler), make(data.target, tgt_sampler), tgt_sampler
 
     def _to_device(self, batch, step: int, salt: int):
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        if self.cfg.data.flip:
-            g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + step * 2 + salt)
-            flip = torch.rand(batch["image"].shape[0], generator=g) < 0.5  # device-ok: CPU generator, moved below
-            batch = flip_batch(batch, flip.to(self.device))
-        if self.cfg.data.color_jitter > 0:
-            g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_033 + step * 2 + salt)
-            batch = jitter_batch(batch, self.cfg.data.color_jitter, g)
-        return batch
+        d = self.cfg.data
+        return augment_batch(batch_to_device(batch, self.device), flip=d.flip, color_jitter=d.color_jitter,
+                             seed=self.cfg.train.seed, step=step, salt=salt)
 
     def _save(self, tag: str) -> Path | None:
         if self.keeper is None:
             return None
         return self.keeper.save(training_state(self), step=self.step, tag=tag)
+
+    def _flush_losses(self, writer, bar, *, check_finite: bool = True) -> None:
+        """Read the pending losses into the history, the progress bar and TensorBoard."""
+        try:
+            records = self.pending.flush(self.dist, check_finite=check_finite)
+        except NonFiniteLoss as e:
+            raise self._nan_error(e.record) from None
+        if not records:
+            return
+        self.history.extend(records)
+        last = records[-1]
+        bar.set_postfix({k: f"{v:.3g}" for k, v in last.items() if k in ("total", "depth", "cycle", "adv", "disc")})
+        if writer is not None:
+            for k, v in last.items():
+                writer.add_scalar(f"loss/{k}" if k not in ("step", "pool") else f"train/{k}", v, self.step)
+            writer.add_scalar("train/lr", self.sched_g.get_last_lr()[0], self.step)
+
+    def _after_step(self, data, writer, bar, stop_at: int) -> None:
+        t = self.cfg.train
+        evaluate = t.eval_every and self.step % t.eval_every == 0 and self.step < t.steps
+        save = t.ckpt_every and self.step % t.ckpt_every == 0
+        if self.step % t.log_every == 0 or self.step == stop_at or evaluate or save:
+            self._flush_losses(writer, bar)  # also checks for NaN: nothing is evaluated or saved after one
+        if evaluate:
+            self._evaluate(data, writer)
+        if save:
+            self._save("step")
 
     def fit(self) -> dict:
         """Train to ``train.steps`` (or ``train.max_steps_per_run`` more steps); returns the final summary."""
@@ -296,26 +266,13 @@ class Trainer:
                 torch.manual_seed(cfg.train.seed * 1_000_003 + self.step * 1_009 + self.dist.rank)
                 src = self._to_device(src, self.step, 0)
                 tgt = self._to_device(tgt, self.step, 1)
-                try:
-                    record = self.train_step(src, tgt)
-                except _NonFinite as e:
-                    raise self._nan_error(e.losses) from None
-                record["step"] = self.step
-                record["pool"] = tgt_sampler.pool_size(self.step)
-                self.history.append(record)
+                self.pending.add(self.step, tgt_sampler.pool_size(self.step), self.train_step(src, tgt))
                 self.step += 1
                 bar.update(1)
-                if self.step % cfg.train.log_every == 0 or self.step == stop_at:
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in ("total", "depth", "cycle", "adv", "disc")})
-                    if writer is not None:
-                        for k, v in record.items():
-                            writer.add_scalar(f"loss/{k}" if k not in ("step", "pool") else f"train/{k}", v, self.step)
-                        writer.add_scalar("train/lr", self.sched_g.get_last_lr()[0], self.step)
-                if cfg.train.eval_every and self.step % cfg.train.eval_every == 0 and self.step < cfg.train.steps:
-                    self._evaluate(data, writer)
-                if cfg.train.ckpt_every and self.step % cfg.train.ckpt_every == 0:
-                    self._save("step")
+                self._after_step(data, writer, bar, stop_at)
+            self._flush_losses(writer, bar)
         except KeyboardInterrupt:
+            self._flush_losses(writer, bar, check_finite=False)
             path = self._save("interrupted")
             if path is not None:
                 log.warning("interrupted at step %d; checkpoint saved to %s (resume with train.resume=%s)", self.step, path, path)
@@ -379,11 +336,12 @@ class Trainer:
         write_json(self.out / "eval.json", result)
         return result
 
-    def _nan_error(self, losses: dict[str, float]) -> TrainingError:
+    def _nan_error(self, record: dict[str, float]) -> TrainingError:
         last = self.keeper.latest() if self.keeper else None
         kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+        losses = ", ".join(f"{k}={v:.3g}" for k, v in record.items() if k not in ("step", "pool"))
         return TrainingError(
-            f"training stopped at step {self.step}: a loss is not finite ({', '.join(f'{k}={v:.3g}' for k, v in losses.items())})",
+            f"training stopped at step {record['step']}: a loss is not finite ({losses})",
             why=f"the weights diverged or the data holds NaN/inf values; {kept}",
             fix="lower optim.lr or optim.disc_lr, keep optim.grad_clip > 0, check the data with `edgedepth data check`, "
             + (f"and resume with train.resume={last}" if last else "and train again"),
@@ -393,11 +351,6 @@ class Trainer:
 def _half(t: torch.Tensor | None, n: int) -> torch.Tensor | None:
     """The target half of a [source; target] batch, or None."""
     return None if t is None else t[n:]
-
-
-class _NonFinite(Exception):
-    def __init__(self, losses: dict[str, float]):
-        self.losses = losses
 
 
 def train(cfg: Config) -> dict:

@@ -42,6 +42,27 @@ def test_synth_writes_both_domains(synth_dir, capsys):
         assert sorted(p.name for p in (synth_dir / domain / "views").iterdir()) == ["000000_0.png", "000001_0.png"]
 
 
+def test_synth_folder_is_the_same_as_writing_the_renderer_directly(synth_dir, tmp_path):
+    """Rendering through the cache changes nothing in the folder format: the same bytes as before."""
+    from edgedepth.data import SyntheticWorld
+    from edgedepth.data.folder import write_dataset
+
+    direct = write_dataset(tmp_path / "direct", SyntheticWorld("target", size=(32, 96), length=2, views="stereo"),
+                           progress=False)
+    for name in ("image/000001.png", "depth/000001.png", "semantics/000001.png", "views/000001_0.png", "calib/000001.json"):
+        assert (synth_dir / "target" / name).read_bytes() == (direct / name).read_bytes(), name
+
+
+def test_synth_without_out_fills_the_render_cache(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    args = ["data", "synth", "--n", "3", "--domain", "source", "--size", "16x48", "--cache-dir", str(cache), "--workers", "2"]
+    assert run(args) == 0
+    stores = list((cache / "render").glob("source-seed0-16x48-both-*/n000003"))
+    assert len(stores) == 1 and str(stores[0]) in capsys.readouterr().out
+    assert run(args[:2] + ["--n", "2"] + args[4:]) == 0  # already there: nothing new
+    assert list((cache / "render").glob("*/n*")) == stores
+
+
 def test_check_ok(synth_dir, capsys):
     assert run(["data", "check", str(synth_dir)]) == 0
     assert "OK: 4 samples" in capsys.readouterr().out

@@ -3,9 +3,17 @@ import pytest
 import torch
 from helpers.realdata import CX, FX, KITTI_DATE, KITTI_DRIVE
 
-from edgedepth.data.registry import build_dataset, check_dataset, detect_format
+from edgedepth.data.registry import (
+    build_dataset,
+    check_dataset,
+    check_dataset_name,
+    dataset_names,
+    detect_format,
+    register_dataset,
+    resolve_dataset_name,
+)
 from edgedepth.data.sample import Sample, View
-from edgedepth.data.transforms import RandomHorizontalFlip
+from edgedepth.data.transforms import CenterCrop
 from edgedepth.errors import DataError
 
 
@@ -46,10 +54,41 @@ def test_real_datasets_are_resized_with_exact_intrinsics(kitti, vkitti2, citysca
 
 
 def test_user_transforms_run_after_resizing(vkitti2):
-    ds = build_dataset("vkitti2", root=vkitti2.root, size=(24, 80), transforms=[RandomHorizontalFlip(1.0)])
+    ds = build_dataset("vkitti2", root=vkitti2.root, size=(24, 80), transforms=[CenterCrop((20, 40))])
     plain = build_dataset("vkitti2", root=vkitti2.root, size=(24, 80))
-    assert torch.equal(ds[0].image, torch.flip(plain[0].image, dims=[-1]))
-    assert ds[0].views[0].T[0, 3].item() == pytest.approx(-plain[0].views[0].T[0, 3].item())
+    assert torch.equal(ds[0].image, plain[0].image[:, 2:22, 20:60])
+    assert ds[0].K[0, 2].item() == pytest.approx(plain[0].K[0, 2].item() - 20)
+
+
+def test_every_dataset_name_lives_in_the_registry():
+    assert set(dataset_names()) == {"synthetic-source", "synthetic-target", "folder", "kitti", "vkitti2", "cityscapes"}
+    assert resolve_dataset_name("synthetic", "source") == "synthetic-source"
+    assert resolve_dataset_name("synthetic", "target") == "synthetic-target"
+    assert resolve_dataset_name("kitti", "target") == "kitti"
+    with pytest.raises(ValueError):
+        resolve_dataset_name("synthetic", "test")
+    with pytest.raises(ValueError, match="twice"):
+        register_dataset("kitti", reads_folder=True)(lambda options: None)
+
+
+def test_a_registered_dataset_is_built_by_name(monkeypatch):
+    import edgedepth.data.registry as registry
+
+    made = []
+    monkeypatch.setitem(registry._REGISTRY, "toy", registry.DatasetEntry("toy", lambda o: made.append(o) or [o.seed], False))
+    assert build_dataset("toy", seed=7) == [7] and made[0].size == (96, 320)
+    check_dataset_name("toy", what="data.source")
+
+
+def test_config_names_are_checked_against_the_registry(tmp_path):
+    from edgedepth.config import load_config
+    from edgedepth.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["data.target=kiti"])
+    assert "data.target" in info.value.message() and "kitti" in info.value.fix
+    for ok in ("synthetic", "cityscapes", "synthetic-source", str(tmp_path / "my_synth")):
+        assert load_config(None, [f"data.source={ok}"]).data.source == ok
 
 
 def test_synthetic_names():

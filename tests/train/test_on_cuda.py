@@ -6,9 +6,14 @@ GPU run in benchmarks/gpu_smoke.sh.
 """
 from __future__ import annotations
 
+import os
+import traceback
+
 import pytest
 import torch
 from helpers.fake_cuda import DeviceMismatch, fake_cuda, is_cuda, replacing_parameters
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from edgedepth.checkpoint import load_checkpoint
 from edgedepth.config import load_config
@@ -49,7 +54,7 @@ def test_the_harness_catches_a_cpu_tensor_meeting_a_cuda_one():
 
 
 def test_flip_batch_keeps_every_tensor_on_the_batch_device():
-    from edgedepth.train.loop import flip_batch
+    from edgedepth.train.augment import flip_batch
 
     with fake_cuda():
         batch = {k: v.to("cuda") for k, v in _batch().items()}
@@ -74,6 +79,50 @@ def test_every_ablation_variant_trains_on_cuda(tmp_path, variant, kernel, reques
     assert summary["steps"] == 1 and summary["eval"]["metrics"]["abs_rel"] > 0
     state = load_checkpoint(tmp_path / "model.pt")  # written from CUDA tensors, read on the CPU
     assert all(t.device.type == "cpu" and type(t) is torch.Tensor for t in state["models"]["depth"].values())
+
+
+class DeviceReads(TorchDispatchMode):
+    """Records every operator that brings a value of a (fake) GPU tensor to the host: on a real GPU
+    each makes the host wait until the GPU has caught up."""
+
+    HOST_READS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.nonzero.default,
+                  torch.ops.aten.is_nonzero.default}
+    # The optimisers and clip_grad_norm_ group tensors by device in C++, which sees the fake's CPU
+    # storage, and so "move" a scalar to the CPU; on a real GPU that is a copy to the same GPU.
+    FAKE_DEVICE_ARTIFACTS = (f"torch{os.sep}optim{os.sep}", "clip_grad.py")
+
+    def __init__(self):
+        super().__init__()
+        self.reads: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        on_gpu = any(is_cuda(a) for a in tree_flatten((args, kwargs))[0])
+        to_host = func is torch.ops.aten._to_copy.default and str(kwargs.get("device")) == "cpu" and not any(
+            part in frame.filename for frame in traceback.extract_stack() for part in self.FAKE_DEVICE_ARTIFACTS)
+        if on_gpu and (func in self.HOST_READS or to_host):
+            self.reads.append(f"{func} at {traceback.extract_stack()[-3]}")
+        return func(*args, **kwargs)
+
+
+def test_a_training_step_never_waits_for_the_gpu(tmp_path):
+    """Augmentation and a full D,S and F update (GradScaler on) read nothing back from the GPU; the
+    loop reads the losses every train.log_every steps."""
+    from edgedepth.train.data import build_train_data
+    from edgedepth.train.loop import Trainer
+
+    cfg = load_config(None, TINY + ABLATION_VARIANTS["full_curriculum"] + [f"train.out={tmp_path}"])
+    with fake_cuda():
+        trainer = Trainer(cfg)
+        src_loader, tgt_loader, _ = trainer._loaders(build_train_data(cfg, with_test=False))
+        for step, (src, tgt) in enumerate(zip(src_loader, tgt_loader)):
+            with DeviceReads() as watch:
+                losses = trainer.train_step(trainer._to_device(src, step, 0), trainer._to_device(tgt, step, 1))
+            assert watch.reads == [] and all(is_cuda(v) for v in losses.values())
+        with DeviceReads() as watch:
+            float(losses["total"])
+            losses["depth"].cpu()
+        assert len(watch.reads) == 2  # the check can fail
 
 
 def test_eval_command_on_cuda(tmp_path, capsys):
