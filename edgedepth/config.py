@@ -315,7 +315,7 @@ ENCODER_STRIDE = 32  # the encoder halves the resolution 5 times; the decoder's 
 
 
 def _at_least(minimum: int, meaning: str = ""):
-    return lambda v: None if v >= minimum else f"must be at least {minimum}{meaning}"
+    return lambda v: None if v is None or v >= minimum else f"must be at least {minimum}{meaning}"
 
 
 VALUE_RULES = {
@@ -327,7 +327,7 @@ VALUE_RULES = {
     "train.max_steps_per_run": _at_least(0, " (0: no limit)"),
     "data.batch_size": _at_least(1),
     "data.train_length": _at_least(1),
-    "data.num_workers": _at_least(0),
+    "data.num_workers": _at_least(0, " (unset: chosen for the data)"),
 }
 
 

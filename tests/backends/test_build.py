@@ -38,6 +38,10 @@ def fake_export(monkeypatch, onnx_files):
         calls.append(("convert_fp16", str(onnx_in)))
         shutil.copy(onnx_files["fp16"], onnx_out)
 
+    def convert_qdq_fp16(onnx_in, onnx_out):
+        calls.append(("convert_qdq_fp16", str(onnx_in)))
+        shutil.copy(onnx_in, onnx_out)
+
     def quantize_int8(onnx_in, onnx_out, *, calibration_images):
         calls.append(("quantize_int8", str(onnx_in), calibration_images.shape))
         shutil.copy(onnx_files["int8"], onnx_out)
@@ -46,7 +50,7 @@ def fake_export(monkeypatch, onnx_files):
         calls.append(("load_calibration_set", source, size, n))
         return np.zeros((n, 3, *size), np.float32), None
 
-    fp16.convert_fp16, quantize.quantize_int8, calibration.load_calibration_set = convert_fp16, quantize_int8, load_calibration_set
+    fp16.convert_fp16, fp16.convert_qdq_fp16, quantize.quantize_int8, calibration.load_calibration_set = convert_fp16, convert_qdq_fp16, quantize_int8, load_calibration_set
     for module in (fp16, quantize, calibration):
         monkeypatch.setitem(sys.modules, module.__name__, module)
     return calls

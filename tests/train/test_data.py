@@ -10,7 +10,7 @@ from edgedepth.data.render_cache import RenderedWorld
 from edgedepth.train.curriculum import CurriculumBatchSampler
 from edgedepth.train.data import batch_to_device, build_train_data, make_loader
 
-TINY = ["data.size=[16,48]", "data.train_length=4", "data.test_length=2", "data.batch_size=2", "curriculum.enabled=true"]
+TINY = ["data.size=[32,64]", "data.train_length=4", "data.test_length=2", "data.batch_size=2", "curriculum.enabled=true"]
 
 
 def test_training_reads_the_render_cache_and_evaluates_on_rendered_samples(tmp_path):
@@ -19,7 +19,7 @@ def test_training_reads_the_render_cache_and_evaluates_on_rendered_samples(tmp_p
     assert data.source.domain == "source" and data.target.domain == "target"
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "render").iterdir()) == ["source", "target"]
     assert isinstance(data.test, SyntheticWorld) and data.test.seed != data.target.seed
-    assert data.target_complexity == SyntheticWorld("target", size=(16, 48), length=4).complexities()
+    assert data.target_complexity == SyntheticWorld("target", size=(32, 64), length=4).complexities()
     uncached = build_train_data(load_config(None, TINY + ["data.cache=false"]), with_test=False)
     assert isinstance(uncached.target, SyntheticWorld) and uncached.target_complexity == data.target_complexity
 
