@@ -1,18 +1,19 @@
 """The one place that asks what hardware this process runs on: CUDA GPU, CPU model and CPU features.
 
 Importing this module needs neither torch nor a GPU library (the deploy half uses it); each probe
-imports what it needs when called and answers None/empty where the answer cannot be had.
+imports what it needs when called and answers None/empty where the answer cannot be had. torch is
+optional here (:func:`installed_torch`); ``torch_device`` of training lives in ``edgedepth.torch_device``.
 ``root`` lets tests point the file probes at a fake filesystem.
 """
 from __future__ import annotations
 
 import contextlib
+import importlib
 import platform
 import re
 from pathlib import Path
 from typing import Any
 
-from edgedepth.errors import ConfigError
 
 # CPU flags (as /proc/cpuinfo names them) that decide which CPU backend and precision is fastest.
 CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
@@ -70,41 +71,22 @@ def cuda_device() -> dict[str, Any] | None:
             return None
         name = props.name.decode(errors="replace").rstrip("\x00") if isinstance(props.name, bytes) else str(props.name)
         return {"name": name, "compute_capability": f"{props.major}.{props.minor}"}
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
+    torch = installed_torch()
+    if torch is None or not torch.cuda.is_available():
         return None
     major, minor = torch.cuda.get_device_capability(0)
     return {"name": torch.cuda.get_device_name(0), "compute_capability": f"{major}.{minor}"}
 
 
+def installed_torch():
+    """The torch module where it is installed, else None: the deploy half uses torch when it is there
+    (to probe the GPU, for device buffers), never needs it, and loads it by name through this one door."""
+    try:
+        return importlib.import_module("torch")
+    except ImportError:
+        return None
+
+
 def machine() -> dict[str, Any]:
     """What ``--backend auto`` decides on: the GPU (or None), CPU model, vendor and features."""
     return {"gpu": cuda_device(), "cpu": cpu_model(), "cpu_vendor": cpu_vendor(), "cpu_features": list(cpu_features())}
-
-
-def torch_device(name: str, local_rank: int = 0):
-    """A ``torch.device`` for "auto" (the GPU of this rank when torch sees one), "cpu", "cuda" or "cuda:N".
-
-    Asking for CUDA where torch sees no GPU is a ConfigError (not a crash at the first tensor).
-    """
-    import torch
-
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device '{name}'", fix="pass auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device '{name}' was asked but torch sees no CUDA GPU",
-                              why=f"torch {torch.__version__} (CUDA build: {torch.version.cuda or 'none'})",
-                              fix="use device cpu, or install a CUDA build of torch on a machine with an NVIDIA GPU")
-        if device.index is None:
-            device = torch.device(f"cuda:{local_rank}")
-    elif device.type != "cpu":
-        raise ConfigError(f"device '{name}' is not supported", fix="pass auto, cpu, cuda or cuda:N")
-    return device

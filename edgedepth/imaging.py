@@ -37,15 +37,22 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         raise OSError(f"cannot decode {path}: {type(e).__name__}: {e}") from None
 
 
-def resize_cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale [H,W,3] uint8 to cover ``size`` (H, W), keeping the aspect ratio, then centre-crop to it."""
+def resize_cover(image: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -> np.ndarray:
+    """Scale [H,W,3] uint8 to cover ``size`` (H, W), keeping the aspect ratio, then centre-crop to it.
+
+    ``nearest``: nearest-neighbour sampling, for maps whose values must not be blended (e.g. a
+    [H,W] float32 depth map).
+    """
     from PIL import Image
 
     h, w = image.shape[:2]
     out_h, out_w = size
     scale = max(out_h / h, out_w / w)
     new_h, new_w = max(out_h, round(h * scale)), max(out_w, round(w * scale))
-    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    if nearest:
+        resample = Image.Resampling.NEAREST
+    else:
+        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
     resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), resample))
     top, left = (new_h - out_h) // 2, (new_w - out_w) // 2
     return resized[top:top + out_h, left:left + out_w]

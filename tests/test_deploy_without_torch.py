@@ -69,3 +69,26 @@ def test_a_dataset_folder_for_calibration_says_it_needs_torch(onnx_files, tmp_pa
                                      "--backend", "onnxruntime", "--out", tmp_path / "m.engine", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "needs torch" in result.stderr and "png/jpg" in result.stderr
+
+
+def test_bench_accuracy_without_torch(onnx_files, tmp_path):
+    """bench --accuracy-data renders the synthetic world and reads synth folders with numpy."""
+    bench = edgedepth_without_torch("bench", "--onnx", onnx_files["fp32"], "--iterations", "2", "--warmup", "1",
+                                    "--backend", "onnxruntime", "--accuracy-data", "synthetic-target",
+                                    "--accuracy-samples", "2", "--json", tmp_path / "bench.json", cwd=tmp_path)
+    assert bench.returncode == 0, bench.stderr
+    accuracy = json.loads((tmp_path / "bench.json").read_text())["results"][0]["accuracy"]
+    assert accuracy["abs_rel"] > 0 and {"rmse", "a1"} <= set(accuracy)
+
+    from edgedepth.data import SyntheticWorld
+    from edgedepth.data.folder import write_dataset
+
+    write_dataset(tmp_path / "synth", SyntheticWorld("target", size=(32, 64), length=2, seed=4, views="none"), progress=False)
+    folder = edgedepth_without_torch("bench", "--onnx", onnx_files["fp32"], "--iterations", "1", "--warmup", "0",
+                                     "--backend", "onnxruntime", "--accuracy-data", tmp_path / "synth",
+                                     "--json", tmp_path / "folder.json", cwd=tmp_path)
+    assert folder.returncode == 0, folder.stderr
+    assert json.loads((tmp_path / "folder.json").read_text())["results"][0]["accuracy"]["abs_rel"] > 0
+    real = edgedepth_without_torch("bench", "--onnx", onnx_files["fp32"], "--iterations", "1", "--warmup", "0",
+                                   "--backend", "onnxruntime", "--accuracy-data", "kitti", cwd=tmp_path)
+    assert real.returncode != 0 and "Traceback" not in real.stderr and "edgedepth eval" in real.stderr

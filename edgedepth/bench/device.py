@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgedepth.device import cpu_features, cpu_model, cuda_device
+from edgedepth.device import cpu_features, cpu_model, cuda_device, installed_torch
 
 # L4T release -> JetPack (NVIDIA's release tables; dusty-nv/jetson-containers l4t_version.py).
 L4T_TO_JETPACK = {
@@ -83,9 +83,8 @@ def describe_gpu() -> dict | None:
             gpu.setdefault("name", device["name"])
             gpu["compute_capability"] = device["compute_capability"]
     with contextlib.suppress(Exception):
-        import torch  # lazily: only to read the CUDA runtime it was built with
-
-        if gpu and torch.cuda.is_available():
+        torch = installed_torch()  # only to read the CUDA runtime it was built with, where it is installed
+        if gpu and torch is not None and torch.cuda.is_available():
             gpu["cuda"] = torch.version.cuda
     return gpu or None
 

@@ -37,24 +37,22 @@ def _supported_batches(spec, batches: Iterable[int]) -> tuple[list[int], list[in
 
 
 def accuracy_on(runner, data: str, *, samples: int = 8, seed: int = 0) -> dict[str, float]:
-    """Depth metrics (edgedepth.eval.depth_metrics) of ``runner`` on ``samples`` images of ``data``.
+    """Depth metrics (edgedepth.eval.metrics.depth_metrics) of ``runner`` on ``samples`` images of ``data``.
 
-    ``data`` is a dataset name or folder understood by ``edgedepth.data.build_dataset``; images
-    are generated/resized to the model's input size.
+    ``data`` is a synthetic world name (e.g. "synthetic-target") or a folder written by ``edgedepth
+    data synth`` (see ``edgedepth.bench.accuracy``); images are rendered at, or resized to, the model's
+    input size. Numpy only: no torch.
     """
-    from edgedepth.data.registry import build_dataset  # lazily: only when accuracy is asked for
-    from edgedepth.eval import depth_metrics
+    from edgedepth.bench.accuracy import accuracy_samples  # lazily: only when accuracy is asked for
+    from edgedepth.eval.metrics import depth_metrics
 
     spec = runner.input_spec
-    ds = build_dataset(data, split="test", size=(spec.height, spec.width), length=samples, seed=seed)
     preds, gts = [], []
-    for i in range(min(samples, len(ds))):
-        item = ds[i]
-        if item.depth is None:
-            raise EdgedepthError(f"dataset {data!r} has no depth ground truth",
-                                 fix="use a dataset with depth, e.g. --accuracy-data synthetic-target")
-        preds.append(runner.infer(item.image.numpy()[None].astype(np.float32))[0])
-        gts.append(item.depth.numpy())
+    for image, depth in accuracy_samples(data, size=(spec.height, spec.width), samples=samples, seed=seed):
+        preds.append(runner.infer(image[None])[0])
+        gts.append(depth[None])
+    if not preds:
+        raise EdgedepthError(f"--accuracy-data {data!r} has no samples", fix="write the folder with --n 1 or more")
     metrics = depth_metrics(np.stack(preds), np.stack(gts), median_scaling=False)
     return {k: float(v) for k, v in metrics.items()}
 

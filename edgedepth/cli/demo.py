@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from edgedepth.demo_report import write_report
     from edgedepth.utils.io import ensure_writable_dir
 
-    from edgedepth.device import torch_device
+    from edgedepth.torch_device import torch_device
 
     out: Path = ensure_writable_dir(args.out)
     import torch

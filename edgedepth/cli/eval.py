@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> Optional[int]:
 
     from edgedepth.checkpoint import load_checkpoint, load_depth_net, load_semantic_net
     from edgedepth.config import DataConfig, from_dict
-    from edgedepth.device import torch_device
+    from edgedepth.torch_device import torch_device
     from edgedepth.eval import evaluate
     from edgedepth.models import resized_to_stride
     from edgedepth.eval.report import (

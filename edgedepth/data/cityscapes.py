@@ -27,13 +27,13 @@ from edgedepth.data import geometry as geo
 from edgedepth.data.readers import (
     RealDataset,
     check_same_size,
-    check_view_sizes,
     read_rgb,
     read_size,
     read_split_lines,
     read_text,
     read_uint16_png,
     read_uint8_map,
+    real_sample,
     view_kinds,
 )
 from edgedepth.data.registry import DatasetOptions, register_dataset
@@ -155,17 +155,8 @@ class Cityscapes(RealDataset):
         image = read_rgb(self.path("leftImg8bit", record, "leftImg8bit.png"), what="Cityscapes left image", fix=FIX)
         K, _ = self._camera(record)
         views = [self._stereo_view(record)] if self.stereo else []
-        check_view_sizes(record.name, image, views, FIX)
-        shape = tuple(image.shape[1:])
-        return Sample(
-            image=image,
-            K=torch.from_numpy(K).float(),
-            views=views,
-            depth=self._depth(record, shape),
-            semantics=self._semantics(record, shape),
-            domain="cityscapes",
-            name=record.name,
-        )
+        return real_sample(record.name, image, K, views, domain="cityscapes", fix=FIX,
+                           depth=lambda shape: self._depth(record, shape), semantics=lambda shape: self._semantics(record, shape))
 
     def _depth(self, record: CityscapesRecord, shape) -> torch.Tensor | None:
         if not (self.root / "disparity").is_dir():

@@ -10,13 +10,13 @@ One domain per folder::
     calib/000000.json         {"name", "domain", "complexity", "K": 3x3, "views": [{"file", "kind", "T": 4x4}]}
 
 Both domains: ``meta.yaml`` with ``domains: [source, target]`` and one such folder per domain.
+The format's constants, file names and readers are torch-free, in ``edgedepth.data.folder_format``;
+this module writes and checks folders and reads them as torch Samples.
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Optional
 
 import numpy as np
 import torch
@@ -24,42 +24,27 @@ import yaml
 from PIL import Image
 from torch.utils.data import Dataset
 
+from edgedepth.data.folder_format import (  # noqa: F401  (re-exported: the format's names)
+    DEPTH_SCALE,
+    FOLDER_ENTRIES,
+    FORMAT,
+    PNG_COMPRESSION,
+    REGENERATE,
+    VERSION,
+    PathLike,
+    SynthFolder,
+    count_samples,
+    load_png,
+    read_calib,
+    read_meta,
+    sample_files,
+    to_uint8,
+)
 from edgedepth.data.registry import DatasetOptions, register_dataset
 from edgedepth.data.sample import IGNORE_INDEX, Sample, View
 from edgedepth.errors import DataError
 from edgedepth.utils.io import atomic_write_text, write_json
 from edgedepth.utils.progress import progress_bar
-
-FORMAT = "edgedepth-synth"
-VERSION = 1
-DEPTH_SCALE = 256.0  # stored value = round(metres * 256): 3.9 mm steps, up to 255.99 m
-PNG_COMPRESSION = 1  # fast writes; PNG stays lossless
-REGENERATE = "regenerate the dataset with `edgedepth data synth --out DIR --overwrite ...`"
-# Everything a synth folder holds (glob patterns): `data synth --overwrite` removes these, nothing else.
-FOLDER_ENTRIES = ("meta.yaml", "image", "depth", "semantics", "views", "calib", "source", "target", ".*.tmp")
-PathLike = Union[str, os.PathLike]
-
-
-def _stem(index: int) -> str:
-    return f"{index:06d}"
-
-
-def sample_files(index: int, n_views: int) -> dict[str, str]:
-    """Relative paths of every file of sample ``index`` (keys: image, depth, semantics, calib, view0...)."""
-    stem = _stem(index)
-    files = {
-        "image": f"image/{stem}.png",
-        "depth": f"depth/{stem}.png",
-        "semantics": f"semantics/{stem}.png",
-        "calib": f"calib/{stem}.json",
-    }
-    files.update({f"view{k}": f"views/{stem}_{k}.png" for k in range(n_views)})
-    return files
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """The 8-bit levels of a float image in [0, 1] (clipped), rounded to the nearest level."""
-    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def _to_uint8_rgb(image: torch.Tensor) -> np.ndarray:
@@ -124,149 +109,22 @@ def write_domain_index(out_dir: PathLike, domains: list[str]) -> None:
     atomic_write_text(Path(out_dir) / "meta.yaml", yaml.safe_dump(meta, sort_keys=False))
 
 
-def read_meta(root: PathLike) -> dict:
-    """meta.yaml of ``root``, validated; raises DataError naming the file and the fix."""
-    path = Path(root) / "meta.yaml"
-    if not path.is_file():
-        raise DataError(f"{path} is missing", why="every folder written by `edgedepth data synth` has one, "
-                        "written last", fix=f"the folder is incomplete or not a synth dataset; {REGENERATE}")
-    try:
-        meta = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}", why=str(exc).splitlines()[0], fix=REGENERATE) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DataError(f"{path} does not describe an {FORMAT} folder", fix=REGENERATE)
-    if meta.get("version") != VERSION:
-        raise DataError(f"{path} has format version {meta.get('version')!r}; this edgedepth reads {VERSION}",
-                        fix=f"{REGENERATE} with this version")
-    if "domains" in meta:
-        if not isinstance(meta["domains"], list) or not all(isinstance(d, str) for d in meta["domains"]):
-            raise DataError(f"{path}: 'domains' must be a list of sub-folder names", fix=REGENERATE)
-        return meta
-    size, count = meta.get("size"), meta.get("count")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
-        raise DataError(f"{path}: 'size' must be [H, W] (positive integers), got {size!r}", fix=REGENERATE)
-    if not (isinstance(count, int) and count >= 0):
-        raise DataError(f"{path}: 'count' must be a non-negative integer, got {count!r}", fix=REGENERATE)
-    return meta
-
-
-def _load_png(path: Path) -> Image.Image:
-    image = Image.open(path)
-    image.load()  # decode now so a truncated file fails here
-    return image
-
-
-def _read_png(path: Path, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"{what} {path} is missing", fix=REGENERATE)
-    try:
-        return np.asarray(_load_png(path))
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"cannot read {what} {path}", why=str(exc), fix=f"the file is corrupt; {REGENERATE}") from None
-
-
-def _matrix(value, shape: tuple[int, int]) -> Optional[np.ndarray]:
-    try:
-        m = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return m if m.shape == shape and np.isfinite(m).all() else None
-
-
-def _read_calib(path: Path) -> dict:
-    """A sample's calibration JSON with K [3,3] and views[*].T [4,4] as numpy arrays (validated)."""
-    if not path.is_file():
-        raise DataError(f"calibration {path} is missing", fix=REGENERATE)
-    try:
-        calib = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read calibration {path}", why=str(exc), fix=REGENERATE) from None
-    if not isinstance(calib, dict):
-        raise DataError(f"calibration {path} is not a JSON object", fix=REGENERATE)
-    K = _matrix(calib.get("K"), (3, 3))
-    if K is None:
-        raise DataError(f"calibration {path} has no valid 'K' (3x3 numbers)", fix=REGENERATE)
-    views = calib.get("views", [])
-    if not isinstance(views, list):
-        raise DataError(f"calibration {path}: 'views' must be a list", fix=REGENERATE)
-    parsed = []
-    for k, view in enumerate(views):
-        T = _matrix(view.get("T") if isinstance(view, dict) else None, (4, 4))
-        if T is None or not isinstance(view.get("file"), str):
-            raise DataError(f"calibration {path}: view {k} needs 'file' and a 4x4 'T'", fix=REGENERATE)
-        parsed.append({"file": view["file"], "kind": str(view.get("kind", "stereo")), "T": T})
-    complexity = calib.get("complexity", 0.0)
-    if not isinstance(complexity, (int, float)):
-        raise DataError(f"calibration {path}: 'complexity' must be a number", fix=REGENERATE)
-    return {"K": K, "views": parsed, "complexity": float(complexity), "name": str(calib.get("name", "")),
-            "domain": str(calib.get("domain", ""))}
-
-
-def _domain_root(root: Path, meta: dict, domain: Optional[str]) -> Path:
-    domains = meta["domains"]
-    if domain is None:
-        if len(domains) == 1:
-            return root / domains[0]
-        raise DataError(f"{root} holds several domains ({', '.join(domains)})",
-                        fix=f"pass domain= one of them, or point at {root / domains[0]}")
-    if domain not in domains:
-        raise DataError(f"{root} has no domain {domain!r}", fix=f"use one of {', '.join(domains)}")
-    return root / domain
-
-
-class FolderDataset(Dataset):
+class FolderDataset(SynthFolder, Dataset):
     """Samples read back from a folder written by :func:`write_dataset` (exact up to 8/16-bit quantisation)."""
 
-    def __init__(self, root: PathLike, *, domain: Optional[str] = None):
-        root = Path(root)
-        meta = read_meta(root)
-        if "domains" in meta:
-            root = _domain_root(root, meta, domain)
-            meta = read_meta(root)
-        elif domain is not None and meta.get("domain") != domain:
-            raise DataError(f"{root} holds domain {meta.get('domain')!r}, not {domain!r}",
-                            fix="pass the folder of the domain you want, or domain=None")
-        self.root, self.meta = root, meta
-        self.size = tuple(meta["size"])
-        self.domain = str(meta.get("domain", ""))
-
-    def __len__(self) -> int:
-        return int(self.meta["count"])
-
     def _rgb(self, path: Path, what: str) -> torch.Tensor:
-        array = _read_png(path, what)
-        if array.ndim != 3 or array.shape[2] != 3:
-            raise DataError(f"{what} {path} is not an RGB image", fix=REGENERATE)
-        self._check_size(path, array, what)
-        return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
-
-    def _check_size(self, path: Path, array: np.ndarray, what: str) -> None:
-        if tuple(array.shape[:2]) != self.size:
-            h, w = self.size
-            raise DataError(f"{what} {path} is {array.shape[0]}x{array.shape[1]}, the dataset is {h}x{w}",
-                            fix=REGENERATE)
+        return torch.from_numpy(self.read_rgb(path, what).copy()).permute(2, 0, 1).float().div_(255.0)
 
     def __getitem__(self, index: int) -> Sample:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"sample {index} out of range for {self.root} ({len(self)} samples)")
-        index %= len(self)
-        files = sample_files(index, 0)
-        calib = _read_calib(self.root / files["calib"])
-        image = self._rgb(self.root / files["image"], "image")
-        # Every sample of the format has both maps (check_folder says so too): a missing one is damage, and
-        # treating it as "no labels" would leave it out of evaluation without a word.
-        raw = _read_png(self.root / files["depth"], "depth map")
-        self._check_size(self.root / files["depth"], raw, "depth map")
-        depth = torch.from_numpy(raw.astype(np.float32) / DEPTH_SCALE)[None]
-        raw = _read_png(self.root / files["semantics"], "semantics")
-        self._check_size(self.root / files["semantics"], raw, "semantics")
-        semantics = torch.from_numpy(raw.astype(np.int64))
+        arrays = self.read_arrays(index)
+        calib = arrays["calib"]
+        image = torch.from_numpy(arrays["image"].copy()).permute(2, 0, 1).float().div_(255.0)
         views = [View(image=self._rgb(self.root / v["file"], "view image"), T=torch.from_numpy(v["T"].astype(np.float32)),
                       kind=v["kind"]) for v in calib["views"]]
-        return Sample(image=image, K=torch.from_numpy(calib["K"].astype(np.float32)), views=views, depth=depth,
-                      semantics=semantics, complexity=calib["complexity"], domain=calib["domain"] or self.domain,
-                      name=calib["name"] or f"{self.domain}_{index:06d}")
+        return Sample(image=image, K=torch.from_numpy(calib["K"].astype(np.float32)), views=views,
+                      depth=torch.from_numpy(arrays["depth"])[None], semantics=torch.from_numpy(arrays["semantics"]),
+                      complexity=calib["complexity"], domain=calib["domain"] or self.domain,
+                      name=calib["name"] or f"{self.domain}_{arrays['index']:06d}")
 
 
 # -- check -------------------------------------------------------------------------------------------------
@@ -281,7 +139,7 @@ def _check_png(path: Path, what: str, size: tuple[int, int], modes: tuple[str, .
     if not path.is_file():
         return [f"{path}: {what} is missing; fix: {REGENERATE}"], None
     try:
-        image = _load_png(path)
+        image = load_png(path)
     except (OSError, ValueError, SyntaxError) as exc:
         return [f"{path}: {what} is not a readable PNG ({exc}); fix: the file is corrupt or truncated, {REGENERATE}"], None
     problems = []
@@ -297,7 +155,7 @@ def _check_sample(root: Path, index: int, size: tuple[int, int]) -> list[str]:
     files = sample_files(index, 0)
     problems: list[str] = []
     try:
-        calib = _read_calib(root / files["calib"])
+        calib = read_calib(root / files["calib"])
     except DataError as exc:
         problems.append(f"{root / files['calib']}: {exc.what}; fix: {exc.fix}")
         calib = None
@@ -345,14 +203,6 @@ def _stray_files(root: Path, count: int) -> list[str]:
                 problems.append(f"{path}: not a file of the {count} samples meta.yaml counts (stale or foreign); "
                                 f"fix: {REGENERATE}")
     return problems
-
-
-def count_samples(root: PathLike) -> int:
-    """Number of samples in a synth folder (all domains together)."""
-    meta = read_meta(root)
-    if "domains" in meta:
-        return sum(count_samples(Path(root) / d) for d in meta["domains"])
-    return int(meta["count"])
 
 
 @register_dataset("folder", reads_folder=True)

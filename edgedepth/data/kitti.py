@@ -27,6 +27,7 @@ import torch
 
 from edgedepth.data import geometry as geo
 from edgedepth.data.readers import (
+    FrameRecord,
     RealDataset,
     check_same_size,
     check_view_sizes,
@@ -132,15 +133,14 @@ def read_oxts(path: Path) -> np.ndarray:
     return packet
 
 
-@dataclass(frozen=True)
-class KittiRecord:
-    drive: str  # "2011_09_26/2011_09_26_drive_0002_sync"
-    frame: int
-    side: str  # "l" | "r"
+class KittiRecord(FrameRecord):
+    """A frame of a KITTI raw drive (``sequence``: "2011_09_26/2011_09_26_drive_0002_sync")."""
+
+    FRAME_DIGITS = 10
 
     @property
-    def name(self) -> str:
-        return f"{self.drive} {self.frame:010d} {self.side}"
+    def drive(self) -> str:
+        return self.sequence
 
 
 class KittiRaw(RealDataset):

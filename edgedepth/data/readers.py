@@ -6,7 +6,9 @@ Also holds :class:`RealDataset`, the small base the KITTI, Virtual KITTI 2 and C
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -155,6 +157,32 @@ def clutter(image: torch.Tensor) -> float:
     """
     grey = image.mean(0)
     return float((grey[:, 1:] - grey[:, :-1]).abs().mean() + (grey[1:] - grey[:-1]).abs().mean())
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One frame of one camera ("l" | "r") of a recorded sequence (a KITTI drive, a Virtual KITTI 2 scene)."""
+
+    sequence: str
+    frame: int
+    side: str
+    FRAME_DIGITS: ClassVar[int] = 5  # as the dataset's file names number frames
+
+    @property
+    def name(self) -> str:
+        return f"{self.sequence} {self.frame:0{self.FRAME_DIGITS}d} {self.side}"
+
+
+def real_sample(name: str, image: torch.Tensor, K: np.ndarray, views: list, *, domain: str, fix: str,
+                depth: Callable, semantics: Callable):
+    """A real dataset's Sample: the views checked against the image's size, then ``depth(shape)`` and
+    ``semantics(shape)`` read at it (each a tensor or None)."""
+    from edgedepth.data.sample import Sample
+
+    check_view_sizes(name, image, views, fix)
+    shape = tuple(image.shape[1:])
+    return Sample(image=image, K=torch.from_numpy(K).float(), views=views, depth=depth(shape), semantics=semantics(shape),
+                  domain=domain, name=name)
 
 
 class RealDataset(torch.utils.data.Dataset):

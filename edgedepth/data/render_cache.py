@@ -52,7 +52,7 @@ log = logging.getLogger("edgedepth.data")
 CACHE_ENV = "EDGEDEPTH_CACHE_DIR"
 STORE_FORMAT = 1  # bump when the arrays or meta.json change shape or meaning
 # Every module whose code decides a rendered value (tests/data/test_render_cache.py checks the list).
-RENDERER_MODULES = ("synthetic", "synthetic_render", "synthetic_scene", "synthetic_style")
+RENDERER_MODULES = ("synthetic", "synthetic_world", "synthetic_render", "synthetic_scene", "synthetic_style")
 CHUNK = 16  # samples per task: small enough for a smooth progress bar, large enough to amortise a task
 _STORE_NAME = re.compile(r"n(\d{6,})$")
 

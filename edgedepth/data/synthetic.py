@@ -1,18 +1,10 @@
-"""The built-in synthetic two-domain driving world: a torch Dataset that renders on the fly.
+"""The built-in synthetic two-domain driving world as a torch Dataset that renders on the fly.
 
-Sample ``i`` is a pure function of (seed, domain, i): its street layout, camera, neighbours and
-sensor noise are all drawn from a generator seeded with exactly those three values. Both domains
-draw layouts from the same distribution; they differ in look (see ``synthetic_style``) and
-slightly in camera (the target camera sits lower and has a narrower field of view).
-
-Complexity: ``density`` = min(1, objects / 40) (cars, poles, trees, bushes). Source samples use
-``complexity = density``; target samples ``0.6 * density + 0.4 * haze`` with ``haze`` in [0, 1]
-from the haze distance (150 m -> 0, 25 m -> 1).
+The world itself (layout, camera, rendering, complexity) is numpy and lives in
+``edgedepth.data.synthetic_world``; :class:`SyntheticWorld` turns its arrays into :class:`Sample`
+tensors, bit for bit.
 """
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,50 +12,18 @@ from torch.utils.data import Dataset
 
 from edgedepth.data.registry import DatasetOptions, register_dataset
 from edgedepth.data.sample import Sample, View
-from edgedepth.data.synthetic_render import CAMERA_TO_WORLD_AXES, cast
-from edgedepth.data.synthetic_scene import make_scene
-from edgedepth.data.synthetic_style import shade_source, shade_target
-from edgedepth.errors import ConfigError
-
-MAX_DEPTH = 80.0  # metres; farther surfaces get depth 0 (unknown), like sky
-STEREO_BASELINE = 0.54
-DOMAINS = {"source": 0, "target": 1}
-VIEW_SETS = {"stereo": ("stereo",), "temporal": ("prev", "next"), "both": ("stereo", "prev", "next"), "none": ()}
-HAZE_NEAR, HAZE_FAR = 25.0, 150.0
-NOISE_STREAMS = {"stereo": 1, "prev": 2, "next": 3}  # the target image itself uses stream 0
+from edgedepth.data.synthetic_world import (  # noqa: F401  (re-exported: the world's constants)
+    CAMERAS,
+    DOMAINS,
+    MAX_DEPTH,
+    STEREO_BASELINE,
+    VIEW_SETS,
+    WorldRenderer,
+    intrinsics,
+)
 
 
-@dataclass(frozen=True)
-class DomainCamera:
-    height: float  # metres above the ground
-    height_jitter: float
-    focal: float  # focal length as a fraction of the image width
-
-
-CAMERAS = {"source": DomainCamera(1.65, 0.0, 0.58), "target": DomainCamera(1.50, 0.05, 0.64)}
-
-
-def intrinsics(domain: str, size: tuple[int, int]) -> np.ndarray:
-    """K [3,3] float64 of a domain's camera at ``size`` (H, W); square pixels, centred principal point."""
-    h, w = size
-    f = CAMERAS[domain].focal * w
-    return np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]], dtype=np.float64)
-
-
-def _yaw(angle: float) -> np.ndarray:
-    """Rotation by ``angle`` radians about the y axis (vertical in both world and camera frames)."""
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-
-
-def _rigid(rotation: np.ndarray, translation) -> np.ndarray:
-    m = np.eye(4)
-    m[:3, :3] = rotation
-    m[:3, 3] = translation
-    return m
-
-
-class SyntheticWorld(Dataset):
+class SyntheticWorld(WorldRenderer, Dataset):
     """Procedural street scenes with exact depth, semantics, intrinsics and neighbour poses.
 
     Items are :class:`Sample`: image [3,H,W] float32 in [0,1]; depth [1,H,W] float32 z-depth in
@@ -72,94 +32,25 @@ class SyntheticWorld(Dataset):
     moving ~1 m/frame forward), each with T [4,4] = target camera -> view camera; complexity.
     """
 
-    def __init__(self, domain: str = "source", size: tuple[int, int] = (96, 320), length: int = 1000, seed: int = 0,
-                 views: str = "stereo"):
-        if domain not in DOMAINS:
-            raise ConfigError(f"unknown synthetic domain {domain!r}", fix="use 'source' or 'target'")
-        if views not in VIEW_SETS:
-            raise ConfigError(f"unknown views {views!r}", fix=f"use one of {', '.join(VIEW_SETS)}")
-        h, w = (int(v) for v in size)
-        if h < 8 or w < 8:
-            raise ConfigError(f"image size {h}x{w} is too small", fix="use at least 8x8, e.g. 96x320")
-        if length < 0:
-            raise ConfigError(f"dataset length {length} is negative", fix="use a length >= 0")
-        self.domain, self.size, self.length, self.seed, self.views = domain, (h, w), int(length), int(seed), views
-        self.K = intrinsics(domain, (h, w))
-
-    def __len__(self) -> int:
-        return self.length
-
     def __getitem__(self, index: int) -> Sample:
         return self.render(index)[0]
 
-    def _layout(self, index: int):
-        """Scene, camera pose, speed, turn and haze of sample ``index``: everything drawn before rendering."""
-        rng = np.random.default_rng([self.seed, DOMAINS[self.domain], index])
-        cam = CAMERAS[self.domain]
-        scene = make_scene(rng, clutter=float(rng.random()))
-        height = cam.height + rng.uniform(-cam.height_jitter, cam.height_jitter)
-        pose = _rigid(_yaw(rng.uniform(-0.05, 0.05)) @ CAMERA_TO_WORLD_AXES,
-                      (scene.camera_x, height, 0.0))
-        speed = rng.uniform(0.8, 1.2)
-        turn = rng.uniform(-0.015, 0.015)
-        haze = 1.0 if self.domain == "source" else rng.uniform(0.0, 1.0)
-        return scene, pose, speed, turn, haze
-
-    def _complexity(self, scene, haze: float) -> float:
-        density = min(1.0, scene.n_objects / 40.0)
-        return float(density if self.domain == "source" else 0.6 * density + 0.4 * haze)
-
-    def complexities(self) -> list[float]:
-        """Every sample's complexity from its layout alone, without rendering (for the curriculum)."""
-        return [self._complexity(scene, haze) for scene, _, _, _, haze in map(self._layout, range(self.length))]
-
     def render(self, index: int, *, view_depths: bool = False) -> tuple[Sample, list[torch.Tensor]]:
         """The sample and, if ``view_depths``, each view's own depth [1,H,W] (for occlusion checks)."""
-        if not -self.length <= index < self.length:
-            raise IndexError(f"sample {index} out of range for a SyntheticWorld of length {self.length}")
-        index %= self.length
-        code = DOMAINS[self.domain]
-        scene, pose, speed, turn, haze = self._layout(index)
-        haze_distance = HAZE_FAR * (HAZE_NEAR / HAZE_FAR) ** haze
-
-        next_to_target = _rigid(_yaw(turn), (0.0, 0.0, speed))
-        transforms = {
-            "stereo": _rigid(np.eye(3), (-STEREO_BASELINE, 0.0, 0.0)),
-            "prev": next_to_target,
-            "next": np.linalg.inv(next_to_target),
-        }
-
-        def shoot(camera_pose: np.ndarray, noise_stream: int):
-            hits = cast(scene, camera_pose, self.K, *self.size)
-            if self.domain == "source":
-                colour = shade_source(hits)
-            else:
-                noise_rng = np.random.default_rng([self.seed, code, index, noise_stream])
-                colour = shade_target(hits, haze_distance=haze_distance, rng=noise_rng)
-            depth = np.where(hits.depth <= MAX_DEPTH, hits.depth, 0.0).astype(np.float32)
-            return hits, torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1))), torch.from_numpy(depth)[None]
-
-        hits, image, depth = shoot(pose, 0)
-        views, depths = [], []
-        for name in VIEW_SETS[self.views]:
-            T = transforms[name]
-            # A fixed noise stream per view name keeps each view the same whichever view set is asked for.
-            _, view_image, view_depth = shoot(pose @ np.linalg.inv(T), NOISE_STREAMS[name])
-            views.append(View(image=view_image, T=torch.from_numpy(T.astype(np.float32)),
-                              kind="stereo" if name == "stereo" else "temporal"))
-            depths.append(view_depth)
-
+        arrays = self.render_arrays(index)
+        views = [View(image=torch.from_numpy(v.image), T=torch.from_numpy(v.T.astype(np.float32)), kind=v.kind)
+                 for v in arrays.views]
         sample = Sample(
-            image=image,
-            K=torch.from_numpy(self.K.astype(np.float32)),
+            image=torch.from_numpy(arrays.image),
+            K=torch.from_numpy(arrays.K.astype(np.float32)),
             views=views,
-            depth=depth,
-            semantics=torch.from_numpy(hits.cls.astype(np.int64)),
-            complexity=self._complexity(scene, haze),
-            domain=self.domain,
-            name=f"{self.domain}_{index:06d}",
+            depth=torch.from_numpy(arrays.depth),
+            semantics=torch.from_numpy(arrays.semantics),
+            complexity=arrays.complexity,
+            domain=arrays.domain,
+            name=arrays.name,
         )
-        return sample, depths if view_depths else []
+        return sample, [torch.from_numpy(v.depth) for v in arrays.views] if view_depths else []
 
 
 def _world_builder(domain: str):

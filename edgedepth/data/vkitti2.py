@@ -17,7 +17,6 @@ A split file (optional) lists ``Scene01/clone 00012 l`` per line (``r`` = Camera
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,15 +25,16 @@ import torch
 
 from edgedepth.data import geometry as geo
 from edgedepth.data.readers import (
+    FrameRecord,
     RealDataset,
     check_same_size,
-    check_view_sizes,
     read_rgb,
     read_rgb_uint8,
     read_size,
     read_split_entries,
     read_text,
     read_uint16_png,
+    real_sample,
     view_kinds,
 )
 from edgedepth.data.registry import DatasetOptions, register_dataset
@@ -130,15 +130,8 @@ def colors_to_train_ids(rgb: np.ndarray, lut: dict[int, int], *, path: Path | st
     return ids[inverse].reshape(packed.shape)
 
 
-@dataclass(frozen=True)
-class VkittiRecord:
-    sequence: str  # "Scene01/clone"
-    frame: int
-    side: str  # "l" | "r"
-
-    @property
-    def name(self) -> str:
-        return f"{self.sequence} {self.frame:05d} {self.side}"
+class VkittiRecord(FrameRecord):
+    """A frame of a Virtual KITTI 2 sequence ("Scene01/clone")."""
 
 
 class VirtualKitti2(RealDataset):
@@ -228,17 +221,8 @@ class VirtualKitti2(RealDataset):
         K = self._intrinsics(record)
         image = self._image(record, CAMERA_OF_SIDE[record.side], record.frame)
         views = [load_view() for load_view in self._views(record)]
-        check_view_sizes(record.name, image, views, FIX)
-        shape = tuple(image.shape[1:])
-        return Sample(
-            image=image,
-            K=torch.from_numpy(K).float(),
-            views=views,
-            depth=self._depth(record, shape),
-            semantics=self._semantics(record, shape),
-            domain="vkitti2",
-            name=record.name,
-        )
+        return real_sample(record.name, image, K, views, domain="vkitti2", fix=FIX,
+                           depth=lambda shape: self._depth(record, shape), semantics=lambda shape: self._semantics(record, shape))
 
     def _depth(self, record: VkittiRecord, shape: tuple[int, int]) -> torch.Tensor | None:
         folder = self._frames_dir("depth", record)

@@ -1,9 +1,10 @@
 """Evaluation: Eigen depth metrics (monodepth2 protocol), mIoU, error by distance and on boundaries, reports.
 
-Importing this package needs only numpy (torch is imported when ``evaluate`` runs), so the deploy
-half (bench) can use the metrics without the training stack.
+Importing this package needs only numpy; ``evaluate`` (which runs a torch model) is loaded by name on
+first use, so the deploy half (bench, which imports ``edgedepth.eval.metrics``) never reaches it.
 """
-from edgedepth.eval.evaluate import evaluate
+import importlib
+
 from edgedepth.eval.metrics import (
     METRIC_KEYS,
     boundary_mask,
@@ -27,3 +28,9 @@ __all__ = [
     "write_eval_markdown",
 ]
 
+
+def __getattr__(name):
+    if name == "evaluate":  # the module is named apart from the function, so this stays the function
+        globals()["evaluate"] = importlib.import_module("edgedepth.eval.evaluation").evaluate
+        return globals()["evaluate"]
+    raise AttributeError(f"module 'edgedepth.eval' has no attribute {name!r}")

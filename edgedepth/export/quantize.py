@@ -178,8 +178,6 @@ def quantize_int8(
     """
     import onnx
 
-    from edgedepth.export.sensitivity import greedy_exclude, layer_sensitivity
-
     start = time.perf_counter()
     images = as_image_array(calibration_images)
     model = load_onnx(onnx_in)
@@ -200,37 +198,8 @@ def quantize_int8(
 
     qmodel = build()
     if holdout is not None:
-        hold_images = as_image_array(holdout[0])
-        gt = None if holdout[1] is None else np.asarray(holdout[1], dtype=np.float32)
-        fp32 = run_onnx(ort_session(model, threads=threads), hold_images)
-        reference = gt if gt is not None else fp32
-        max_depth = float(meta.get("max_depth", 80.0)) * 1.001  # predictions may touch max_depth exactly
-
-        def abs_rel(pred: np.ndarray) -> float:
-            return depth_accuracy(pred, reference, max_depth=max_depth)["abs_rel"]
-
-        fp32_err = abs_rel(fp32) if gt is not None else 0.0
-
-        def drop_of(candidate) -> tuple[float, float]:
-            err = abs_rel(run_onnx(ort_session(candidate, threads=threads), hold_images))
-            return err, ((err - fp32_err) / fp32_err if gt is not None else err)
-
-        int8_err, drop = drop_of(qmodel)
-        if max_accuracy_drop is not None and drop > max_accuracy_drop:
-            report.sensitivity = layer_sensitivity(
-                lambda node: build(only=[node]), _quantizable(model, skip={*head, *excluded}), lambda m: _rel_to(fp32, m, hold_images, threads)
-            )
-            qmodel, extra, int8_err, drop = greedy_exclude(build, report.sensitivity, drop_of, max_accuracy_drop)
-            report.excluded = excluded + extra
-        report.accuracy = {
-            "reference": "ground truth" if gt is not None else "FP32 output",
-            "holdout_images": len(hold_images),
-            "fp32_abs_rel": fp32_err,
-            "int8_abs_rel": int8_err,
-            "relative_drop": drop,
-            "max_accuracy_drop": max_accuracy_drop,
-            "within_max_drop": None if max_accuracy_drop is None else bool(drop <= max_accuracy_drop),
-        }
+        qmodel = _holdout_accuracy(report, model, qmodel, build, holdout, max_depth=float(meta.get("max_depth", 80.0)),
+                                   skip={*head, *excluded}, max_accuracy_drop=max_accuracy_drop, threads=threads)
     report.quantized_nodes = sum(n.op_type == "DequantizeLinear" for n in qmodel.graph.node)
     check_symmetric(qmodel)
     try:
@@ -241,6 +210,50 @@ def quantize_int8(
     atomic_write_bytes(onnx_out, qmodel.SerializeToString())
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _holdout_accuracy(report: QuantReport, model, qmodel, build, holdout, *, max_depth: float, skip: set[str],
+                      max_accuracy_drop: float | None, threads: int | None):
+    """FP32 and INT8 AbsRel on the held-out set, into ``report.accuracy``; the INT8 model to write.
+
+    With ``max_accuracy_drop`` exceeded, the most sensitive nodes (besides ``skip``) are kept in float,
+    greedily, until the drop is within it (``report.sensitivity``, ``report.excluded``).
+    """
+    from edgedepth.export.sensitivity import greedy_exclude, layer_sensitivity
+
+    excluded = list(report.excluded)
+    hold_images = as_image_array(holdout[0])
+    gt = None if holdout[1] is None else np.asarray(holdout[1], dtype=np.float32)
+    fp32 = run_onnx(ort_session(model, threads=threads), hold_images)
+    reference = gt if gt is not None else fp32
+    max_depth = max_depth * 1.001  # predictions may touch max_depth exactly
+
+    def abs_rel(pred: np.ndarray) -> float:
+        return depth_accuracy(pred, reference, max_depth=max_depth)["abs_rel"]
+
+    fp32_err = abs_rel(fp32) if gt is not None else 0.0
+
+    def drop_of(candidate) -> tuple[float, float]:
+        err = abs_rel(run_onnx(ort_session(candidate, threads=threads), hold_images))
+        return err, ((err - fp32_err) / fp32_err if gt is not None else err)
+
+    int8_err, drop = drop_of(qmodel)
+    if max_accuracy_drop is not None and drop > max_accuracy_drop:
+        report.sensitivity = layer_sensitivity(
+            lambda node: build(only=[node]), _quantizable(model, skip=skip), lambda m: _rel_to(fp32, m, hold_images, threads)
+        )
+        qmodel, extra, int8_err, drop = greedy_exclude(build, report.sensitivity, drop_of, max_accuracy_drop)
+        report.excluded = excluded + extra
+    report.accuracy = {
+        "reference": "ground truth" if gt is not None else "FP32 output",
+        "holdout_images": len(hold_images),
+        "fp32_abs_rel": fp32_err,
+        "int8_abs_rel": int8_err,
+        "relative_drop": drop,
+        "max_accuracy_drop": max_accuracy_drop,
+        "within_max_drop": None if max_accuracy_drop is None else bool(drop <= max_accuracy_drop),
+    }
+    return qmodel
 
 
 def _with_shapes(model):

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from edgedepth.contract import REQUIRED_METADATA
+from edgedepth.device import installed_torch
 from edgedepth.errors import ExportError
 
 
@@ -113,8 +114,7 @@ def verify_onnx(path: str | Path, depth_net=None, images: np.ndarray | None = No
         "finite": bool(np.isfinite(depth).all()),
     }
     if depth_net is not None:
-        import torch
-
+        torch = installed_torch()  # there: the caller passed a torch model
         with torch.no_grad():
             ref = depth_net.cpu().eval().predict_depth(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))).numpy()
         diff = np.abs(depth - ref)
@@ -132,7 +132,7 @@ def depth_accuracy(pred: np.ndarray, gt: np.ndarray, *, max_depth: float = 80.0)
     The deploy half may run without the eval package; then only ``abs_rel`` is computed here.
     """
     try:
-        from edgedepth.eval import depth_metrics
+        from edgedepth.eval.metrics import depth_metrics
     except ImportError:
         mask = (gt > 1e-3) & (gt < max_depth)
         return {"abs_rel": float(np.mean(np.abs(pred[mask] - gt[mask]) / gt[mask]))}

@@ -22,7 +22,7 @@ import torch.nn.functional as nnf
 from torch.nn.parallel import DistributedDataParallel
 
 from edgedepth.config import Config, save_config
-from edgedepth.device import torch_device
+from edgedepth.torch_device import torch_device
 from edgedepth.errors import TrainingError
 from edgedepth.losses import adversarial_loss, cycle_loss, depth_l1, segmentation_ce, smoothness_loss
 from edgedepth.models import build_models, discriminator_input, disp_to_depth

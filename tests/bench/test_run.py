@@ -64,3 +64,47 @@ def test_accuracy_on_synthetic(tiny_runner):
                        accuracy_data="synthetic-target", accuracy_samples=2)
     acc = report["results"][0]["accuracy"]
     assert {"abs_rel", "rmse", "a1"} <= set(acc) and acc["abs_rel"] > 0
+
+
+def test_accuracy_on_the_numpy_world_equals_the_dataset(tiny_runner):
+    """bench reads the synthetic world with numpy; the images and depths are those of SyntheticWorld."""
+    from edgedepth.bench.run import accuracy_on
+    from edgedepth.data import SyntheticWorld
+    from edgedepth.eval import depth_metrics
+
+    spec = tiny_runner.input_spec
+    world = SyntheticWorld("target", size=(spec.height, spec.width), length=2, seed=3)
+    preds = np.stack([tiny_runner.infer(world[i].image.numpy()[None])[0] for i in range(2)])
+    expected = depth_metrics(preds, np.stack([world[i].depth.numpy() for i in range(2)]), median_scaling=False)
+    assert accuracy_on(tiny_runner, "synthetic-target", samples=2, seed=3) == {k: float(v) for k, v in expected.items()}
+    assert accuracy_on(tiny_runner, "synthetic", samples=2, seed=3) == accuracy_on(tiny_runner, "synthetic-target", samples=2, seed=3)
+
+
+def test_accuracy_on_a_synth_folder(tiny_runner, tmp_path):
+    from edgedepth.bench.run import accuracy_on
+    from edgedepth.data import SyntheticWorld
+    from edgedepth.data.folder import FolderDataset, write_dataset, write_domain_index
+
+    spec = tiny_runner.input_spec
+    size = (spec.height, spec.width)
+    for domain in ("source", "target"):
+        write_dataset(tmp_path / domain, SyntheticWorld(domain, size=size, length=2, seed=1, views="none"), progress=False)
+    write_domain_index(tmp_path, ["source", "target"])
+    folder = FolderDataset(tmp_path / "target")
+    from edgedepth.eval import depth_metrics
+
+    preds = np.stack([tiny_runner.infer(folder[i].image.numpy()[None])[0] for i in range(2)])
+    expected = depth_metrics(preds, np.stack([folder[i].depth.numpy() for i in range(2)]), median_scaling=False)
+    assert accuracy_on(tiny_runner, str(tmp_path), samples=5) == {k: float(v) for k, v in expected.items()}
+    larger = tmp_path / "larger"  # another size than the model's: scaled to cover it
+    write_dataset(larger, SyntheticWorld("target", size=(2 * size[0], 2 * size[1]), length=1, views="none"), progress=False)
+    assert accuracy_on(tiny_runner, str(larger), samples=1)["abs_rel"] > 0
+
+
+@pytest.mark.parametrize("data", ["kitti", "cityscapes", "no-such-folder"])
+def test_accuracy_on_a_real_dataset_says_what_to_do(tiny_runner, data):
+    from edgedepth.bench.run import accuracy_on
+
+    with pytest.raises(EdgedepthError) as info:
+        accuracy_on(tiny_runner, data, samples=1)
+    assert "edgedepth eval" in info.value.fix and "data synth" in info.value.fix

@@ -103,11 +103,11 @@ def test_a_renderer_change_invalidates_the_cache(tmp_path, monkeypatch):
     assert rc.renderer_version(copies) != before
 
     old = cached(tmp_path / "cache")
-    import edgedepth.data.synthetic as synthetic
+    import edgedepth.data.synthetic_world as synthetic_world
 
     real_version = rc.renderer_version
     monkeypatch.setattr(rc, "renderer_version", lambda files=None: real_version(copies))
-    monkeypatch.setattr(synthetic, "shade_target", lambda hits, **kw: np.zeros((*hits.cls.shape, 3), np.float32))
+    monkeypatch.setattr(synthetic_world, "shade_target", lambda hits, **kw: np.zeros((*hits.cls.shape, 3), np.float32))
     new = cached(tmp_path / "cache")
     assert new.store != old.store and float(new[0].image.max()) == 0.0  # rendered again, not read back
     assert float(old[0].image.max()) > 0  # the old store is left to the old renderer

@@ -172,3 +172,36 @@ def test_complexities_match_rendered_samples_without_rendering():
     fast = world.complexities()
     assert fast == [world[i].complexity for i in range(6)]
     assert len(set(fast)) > 1
+
+
+@pytest.mark.parametrize("domain", ["source", "target"])
+def test_the_numpy_world_is_bit_identical_to_the_dataset(domain):
+    """SyntheticWorld only wraps edgedepth.data.synthetic_world.WorldRenderer: the same numbers, as tensors."""
+    from edgedepth.data.synthetic_world import WorldRenderer
+
+    world = SyntheticWorld(domain, size=SIZE, length=3, seed=7, views="both")
+    renderer = WorldRenderer(domain, size=SIZE, length=3, seed=7, views="both")
+    assert renderer.complexities() == world.complexities()
+    for index in (0, 2, -1):
+        sample, view_depths = world.render(index, view_depths=True)
+        arrays = renderer.render_arrays(index)
+        assert np.array_equal(sample.image.numpy(), arrays.image) and sample.image.dtype == torch.float32
+        assert np.array_equal(sample.depth.numpy(), arrays.depth) and np.array_equal(sample.semantics.numpy(), arrays.semantics)
+        assert np.array_equal(sample.K.numpy(), arrays.K.astype(np.float32)) and sample.complexity == arrays.complexity
+        assert sample.name == arrays.name and [v.kind for v in sample.views] == [v.kind for v in arrays.views]
+        for view, rendered, depth in zip(sample.views, arrays.views, view_depths):
+            assert np.array_equal(view.image.numpy(), rendered.image) and np.array_equal(depth.numpy(), rendered.depth)
+            assert np.array_equal(view.T.numpy(), rendered.T.astype(np.float32))
+        alone = renderer.render_arrays(index, with_views=False)  # the target camera does not depend on the views
+        assert np.array_equal(alone.image, arrays.image) and alone.views == []
+
+
+def test_the_numpy_world_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.modules['torch'] = None\nimport edgedepth.data.synthetic_world as w\n"
+            "import edgedepth.data.folder_format\n"
+            "print(w.WorldRenderer('target', size=(16, 32), length=1).render_arrays(0).image.shape)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "(3, 16, 32)", result.stderr

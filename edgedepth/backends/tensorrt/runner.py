@@ -15,6 +15,7 @@ import numpy as np
 
 from edgedepth.backends.base import InputSpec, Runner
 from edgedepth.backends.container import EngineFile, check_compatible
+from edgedepth.device import installed_torch
 from edgedepth.errors import EngineError
 
 if TYPE_CHECKING:
@@ -33,10 +34,8 @@ class _TorchMemory:
     """Buffers as torch CUDA tensors on a dedicated torch stream."""
 
     def __init__(self):
-        import torch
-
-        self.torch = torch
-        self.stream = torch.cuda.Stream()
+        self.torch = installed_torch()
+        self.stream = self.torch.cuda.Stream()
         self.handle = self.stream.cuda_stream
         self.tensors: dict = {}
 
@@ -97,11 +96,8 @@ class _CudaPythonMemory:
 
 
 def _torch_cuda() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
+    torch = installed_torch()
+    return torch is not None and torch.cuda.is_available()
 
 
 def _memory() -> _TorchMemory | _CudaPythonMemory:

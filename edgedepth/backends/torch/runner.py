@@ -66,7 +66,7 @@ class TorchRunner(Runner):
     def __init__(self, net: nn.Module, *, device: str = "auto", precision: str = "fp32", threads: int | None = None,
                  size: tuple[int, int] | None = None, trained_size: tuple[int, int] | None = None, fixed_batch: int | None = None,
                  cuda_graph: bool | None = None, channels_last: bool | None = None):
-        from edgedepth.device import torch_device
+        from edgedepth.torch_device import torch_device
 
         if precision not in PRECISIONS:
             raise EngineError(f"the torch backend runs {' or '.join(PRECISIONS)}, not {precision}",

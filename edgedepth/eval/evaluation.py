@@ -114,7 +114,15 @@ def evaluate(
             why="depth metrics need labelled pixels",
             fix="evaluate on a split with depth labels (e.g. synthetic-target, KITTI with an Eigen split file)",
         )
-    settings = {
+    settings = _settings(min_depth=min_depth, max_depth=max_depth, crop=crop, median_scaling=median_scaling,
+                         boundary_px=boundary_px, depth_jump=depth_jump)
+    return tally.result(settings, median_scaling=median_scaling)
+
+
+def _settings(*, min_depth: float, max_depth: float, crop: Crop, median_scaling: bool, boundary_px: int,
+              depth_jump: float) -> dict:
+    """The protocol an evaluation used, as its result reports it."""
+    return {
         "min_depth": min_depth,
         "max_depth": max_depth,
         "crop": crop if crop is None or isinstance(crop, str) else list(crop),
@@ -122,7 +130,6 @@ def evaluate(
         "boundary": f"within {boundary_px} px of a gt semantic label change or a gt depth jump > {depth_jump:g} (relative)",
         "averaging": "metrics: per image, then mean over images; bins/boundary/interior: pooled over pixels",
     }
-    return tally.result(settings, median_scaling=median_scaling)
 
 
 class _Tally:
