@@ -7,7 +7,8 @@ from edgedepth.models import build_depth_net_from_config, build_models, discrimi
 
 
 def test_models_fit_together():
-    cfg = ModelConfig(encoder="resnet18", semantic_backbone="resnet18", num_classes=7, disc_channels=8, min_depth=1.0, max_depth=50.0)
+    cfg = ModelConfig(encoder="resnet18", semantic_backbone="resnet18", shared_backbone=False, num_classes=7, disc_channels=8,
+                      min_depth=1.0, max_depth=50.0)
     depth, sem, disc = build_models(cfg)
     image = torch.rand(2, 3, 64, 64)
     d_out, s_out = depth(image), sem(image)
