@@ -3,7 +3,8 @@
   source_only           supervised L1 on source only
   cycle                 + photometric cycle loss on both domains
   adversarial           + adversarial loss on D's features (F sees depth features + image)
-  adversarial_semantic  + S and its features shown to F (the full method of Lu, Yu & Oh)
+  adversarial_semantic  + S (on D's encoder by default: model.shared_backbone), its cross-entropy on both
+                        domains, and its features shown to F (the full method of Lu, Yu & Oh)
   full_curriculum       + curriculum over target complexity
   oracle                source_only plus target depth labels (the upper bound)
 """
