@@ -60,6 +60,13 @@ step infer_bench $PY benchmarks/infer_bench.py --model "$WORK/demo/model.engine"
   --frames $([[ $DEVICE == cuda ]] && echo 150 || echo 12) \
   --out "$WORK/infer_bench"
 
+# Training samples/s at 64x192 (render cache vs rendering on the fly); BASELINE=DIR adds an older tree
+# (e.g. `git archive 512c02a | tar -x -C DIR`) to compare against in the same run (issue 14's 4x goal).
+step train_speed $PY benchmarks/train_speed.py --device "$DEVICE" \
+  $([[ $DEVICE == cuda ]] && echo "--batch 16 --steps 200 --warmup 20" || echo "--batch 2 --steps 3 --warmup 1") \
+  ${BASELINE:+--baseline "$BASELINE" --baseline-label "${BASELINE_LABEL:-baseline}"} \
+  --out-dir "$([[ $DEVICE == cuda ]] && echo "$OUT" || echo "$WORK")" --out-name "train_speed_${TAG,,}"
+
 # One report: the GPU, every step's status and time, the demo's numbers and both benchmarks.
 REPORT=$OUT/gpu_smoke_$TAG
 [[ $DEVICE == cuda ]] || REPORT=$WORK/gpu_smoke_rehearsal

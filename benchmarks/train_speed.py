@@ -27,7 +27,7 @@ The render cache is filled before the timed runs; its one-off render speed is re
   python benchmarks/train_speed.py --baseline BASE --baseline-label 512c02a --device cuda --batch 16 --steps 200 \
       --out-name train_speed_cuda
 
-writes benchmarks/results/<out-name>.json and .md.
+writes <out-dir>/<out-name>.json and .md (default benchmarks/results).
 """
 from __future__ import annotations
 
@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out-name", default="train_speed_cpu")
+    parser.add_argument("--out-dir", type=Path, default=HERE / "results", help="folder of the results (default benchmarks/results)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--override", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     from edgedepth.utils.io import atomic_write_text, write_json
 
-    out = HERE / "results"
+    out = args.out_dir
     write_json(out / f"{args.out_name}.json", report)
     atomic_write_text(out / f"{args.out_name}.md", markdown(report))
     print(json.dumps(summary, indent=2))
