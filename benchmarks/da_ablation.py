@@ -168,7 +168,7 @@ def analysis(runs: list[dict], table: dict) -> list[str]:
                      f"{ratio[0]:.2f}× ± {ratio[1]:.2f} (the target must stay at least 2× harder: "
                      f"{'yes' if ratio[0] - ratio[1] >= 2 else 'NO'}).")
     for name, (a, b) in {"the cycle loss": ("cycle", "source_only"), "the adversarial loss": ("adversarial", "cycle"),
-                         "semantics (S, its features shown to F)": ("adversarial_semantic", "adversarial"),
+                         "semantics (S on D's encoder, its cross-entropy, its features shown to F)": ("adversarial_semantic", "adversarial"),
                          "the curriculum": ("full_curriculum", "adversarial_semantic")}.items():
         lines.append(f"- Adding {name} ({a} vs {b}), gap closed: {_verdict(_paired(runs, a, b))}.")
     full = table.get("full_curriculum", {}).get("gap_closed")
@@ -218,6 +218,8 @@ def markdown(table: dict, runs: list[dict], meta: dict) -> str:
     lines += ["", f"![gap closed by variant]({meta['name']}.png)", ""] + analysis(runs, table)
     lines += [f"Machine: {meta['machine']}; {meta['jobs']} processes × {meta['threads']} threads; torch {meta['torch']}, "
               f"edgedepth {meta['edgedepth']}; {meta['hours']:.1f} h.", "", f"Command: `{meta['command']}`", ""]
+    if meta.get("note"):
+        lines += [meta["note"], ""]
     return "\n".join(lines)
 
 
@@ -262,11 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs-dir", default="runs/ablation")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default="da_ablation")
+    p.add_argument("--note", help="a line for the report under the command (e.g. where rows were reused from)")
+    p.add_argument("--from-json", type=Path, metavar="FILE",
+                   help="write the report again from a finished run's JSON (its runs and meta), training nothing")
     p.add_argument("overrides", nargs="*", help="extra config overrides for every variant (e.g. loss.adv=0.02)")
     args = p.parse_args(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        meta = {**saved["meta"], **({"note": args.note} if args.note else {})}
+        return _write_report(saved["runs"], meta, Path(args.out), partial=False)
     started = time.perf_counter()
     runs = collect(args)
-    table = summarise(runs)
     meta = {
         "name": args.name, "seeds": args.seeds, "size": list(args.size), "batch_size": args.batch_size, "steps": args.steps,
         "warm_start": args.warm_start, "train_length": args.train_length, "test_length": args.test_length, "jobs": args.jobs,
@@ -275,13 +283,19 @@ def main(argv: list[str] | None = None) -> int:
                    if args.warm_start else f"{args.steps} steps per variant from scratch"),
         "machine": f"{_cpu()} ({platform.system()})", "torch": _torch_version(), "edgedepth": __version__,
         "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])]),
+        **({"note": args.note} if args.note else {}),
     }
-    out = Path(args.out)
-    write_json(out / f"{args.name}.json", {"runs": runs, "summary": table, "meta": meta})
-    plot(table, out / f"{args.name}.png")
-    atomic_write_text(out / f"{args.name}.md", markdown(table, runs, meta))
-    (out / f"{args.name}.partial.json").unlink(missing_ok=True)
-    print((out / f"{args.name}.md").read_text())
+    return _write_report(runs, meta, Path(args.out), partial=True)
+
+
+def _write_report(runs: list[dict], meta: dict, out: Path, *, partial: bool) -> int:
+    name, table = meta["name"], summarise(runs)
+    write_json(out / f"{name}.json", {"runs": runs, "summary": table, "meta": meta})
+    plot(table, out / f"{name}.png")
+    atomic_write_text(out / f"{name}.md", markdown(table, runs, meta))
+    if partial:
+        (out / f"{name}.partial.json").unlink(missing_ok=True)
+    print((out / f"{name}.md").read_text())
     return 0
 
 
