@@ -78,13 +78,18 @@ def cuda_device() -> dict[str, Any] | None:
     return {"name": torch.cuda.get_device_name(0), "compute_capability": f"{major}.{minor}"}
 
 
+def installed(module: str):
+    """The module ``module`` where it is installed, else None (optional dependencies: torch, onnxruntime, openvino)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
 def installed_torch():
     """The torch module where it is installed, else None: the deploy half uses torch when it is there
     (to probe the GPU, for device buffers), never needs it, and loads it by name through this one door."""
-    try:
-        return importlib.import_module("torch")
-    except ImportError:
-        return None
+    return installed("torch")
 
 
 def machine() -> dict[str, Any]:

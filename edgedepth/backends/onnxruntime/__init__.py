@@ -8,14 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from edgedepth.backends.base import BuildRequest, Built, Runner
+from edgedepth.device import installed
 
 
 def _installed():
-    try:
-        import onnxruntime
-    except ImportError:
-        return None
-    return onnxruntime
+    return installed("onnxruntime")
 
 
 def suitability(machine: dict[str, Any], precision: str) -> int | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedepth.backends.base import BuildRequest, Built, Runner
+from edgedepth.device import installed
 from edgedepth.errors import EngineError
 
 # --backend auto scores; ONNX Runtime on a CPU is 20. Ahead of it only where measured: on CPUs with
@@ -24,11 +25,7 @@ AHEAD_OF_ONNXRUNTIME, BEHIND_ONNXRUNTIME, ONLY_BACKEND = 30, 15, 40
 
 
 def _installed():
-    try:
-        import openvino
-    except ImportError:
-        return None
-    return openvino
+    return installed("openvino")
 
 
 def suitability(machine: dict[str, Any], precision: str) -> int | None:
