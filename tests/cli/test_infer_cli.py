@@ -11,6 +11,7 @@ import pytest
 from edgedepth.cli import main as cli
 
 from helpers.engines import write_foreign_engine
+from helpers.images import folder_with_a_truncated_jpeg
 from helpers.tiny_onnx import export_tiny
 
 
@@ -98,19 +99,9 @@ def test_bad_input_fails_before_work(case, onnx_file, video, tmp_path, capsys):
     assert not (tmp_path / "out" / "depth").exists() or not list((tmp_path / "out" / "depth").iterdir())
 
 
-def _folder_with_a_truncated_jpeg(tmp_path) -> Path:
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for i in range(3):
-        cv2.imwrite(str(folder / f"{i}.jpg"), np.random.default_rng(i).integers(0, 255, (40, 70, 3), dtype=np.uint8))
-    cut = folder / "1.jpg"
-    cut.write_bytes(cut.read_bytes()[: len(cut.read_bytes()) // 2])
-    return folder
-
-
 def test_a_truncated_jpeg_is_skipped_with_a_warning_and_a_count(onnx_file, tmp_path, caplog):
     out = tmp_path / "out"
-    code = cli.main(["infer", "--engine", str(onnx_file), "--source", str(_folder_with_a_truncated_jpeg(tmp_path)),
+    code = cli.main(["infer", "--engine", str(onnx_file), "--source", str(folder_with_a_truncated_jpeg(tmp_path / "imgs")),
                      "--out", str(out), "--no-color"])
     assert code == 0 and "skipped frame 1 (1.jpg)" in caplog.text  # logged: stderr unless logging is configured
     assert sorted(p.name for p in (out / "depth").iterdir()) == ["000000.png", "000002.png"]  # named by input
@@ -119,7 +110,7 @@ def test_a_truncated_jpeg_is_skipped_with_a_warning_and_a_count(onnx_file, tmp_p
 
 
 def test_strict_stops_at_a_truncated_jpeg(onnx_file, tmp_path, capsys):
-    code = cli.main(["infer", "--engine", str(onnx_file), "--source", str(_folder_with_a_truncated_jpeg(tmp_path)),
+    code = cli.main(["infer", "--engine", str(onnx_file), "--source", str(folder_with_a_truncated_jpeg(tmp_path / "imgs")),
                      "--out", str(tmp_path / "out"), "--strict"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot read image" in err and "1.jpg" in err and "Traceback" not in err

@@ -6,6 +6,8 @@ import pytest
 from edgedepth.errors import SourceError
 from edgedepth.infer.sources import CaptureSource, UnreadableFrame, describe_spec, open_source, opencv_opener
 
+from helpers.images import folder_with_a_truncated_jpeg
+
 
 class FakeClock:
     """time.monotonic and time.sleep for the back-off: waiting advances the clock, nothing sleeps."""
@@ -58,12 +60,8 @@ def test_image_folder_sorted_and_skips_non_images(make_images):
 def test_a_truncated_jpeg_is_unreadable_not_half_an_image(tmp_path):
     import cv2
 
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for i in range(3):
-        cv2.imwrite(str(folder / f"{i}.jpg"), np.random.default_rng(i).integers(0, 255, (64, 96, 3), dtype=np.uint8))
-    cut = folder / "1.jpg"
-    cut.write_bytes(cut.read_bytes()[: len(cut.read_bytes()) // 2])
+    cut = folder_with_a_truncated_jpeg(tmp_path / "frames", size=(64, 96)) / "1.jpg"
+    folder = cut.parent
     assert cv2.imread(str(cut)) is not None  # OpenCV would have used the half-decoded frame
     src = open_source(str(folder))
     assert src.read().name == "0.jpg"
