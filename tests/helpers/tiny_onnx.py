@@ -52,6 +52,14 @@ def drop_metadata(path: Path, keys: tuple[str, ...]) -> None:
     onnx.save(model, str(path))
 
 
+def with_unknown_op(onnx_in: Path, onnx_out: Path) -> Path:
+    """A copy of ``onnx_in`` whose first node is of the op type "NoSuchOp", which no runtime can load."""
+    model = onnx.load(str(onnx_in))
+    model.graph.node[0].op_type = "NoSuchOp"
+    onnx.save(model, str(onnx_out))
+    return onnx_out
+
+
 def export_tiny(path: Path, *, height: int = 32, width: int = 64, dynamic: bool = True, batch: int = 1, precision: str = "fp32", drop: tuple[str, ...] = ()) -> Path:
     """Write a tiny depth ONNX at ``path``; precision "fp32", "fp16" or "int8" (Q/DQ)."""
     from edgedepth.export import convert_fp16, export_onnx, quantize_int8

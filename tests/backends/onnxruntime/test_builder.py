@@ -5,6 +5,8 @@ from edgedepth.backends.onnxruntime.builder import optimise
 from edgedepth.backends.onnxruntime.runner import providers_for
 from edgedepth.errors import EngineError
 
+from helpers.tiny_onnx import with_unknown_op
+
 
 def test_optimised_graph_fuses_qdq(onnx_files):
     original = onnx.load(str(onnx_files["int8"]))
@@ -26,10 +28,7 @@ def test_providers_fall_back_to_cpu_without_cuda():
 
 
 def test_unloadable_model_is_an_engine_error(onnx_files, tmp_path):
-    model = onnx.load(str(onnx_files["fp32"]))
-    model.graph.node[0].op_type = "NoSuchOp"
-    path = tmp_path / "bad.onnx"
-    onnx.save(model, str(path))
+    path = with_unknown_op(onnx_files["fp32"], tmp_path / "bad.onnx")
     with pytest.raises(EngineError, match="ONNX Runtime cannot load") as e:
         optimise(path, provider="CPUExecutionProvider")
     assert "NoSuchOp" in e.value.why

@@ -2,7 +2,6 @@ import io
 import zipfile
 
 import numpy as np
-import onnx
 import pytest
 
 openvino = pytest.importorskip("openvino", reason="the openvino backend needs `pip install openvino` (the openvino extra)")
@@ -12,6 +11,8 @@ from edgedepth.backends.container import read_engine  # noqa: E402
 from edgedepth.backends.openvino.builder import BF16_FEATURES, IR_FILES, read_onnx, version  # noqa: E402
 from edgedepth.device import cpu_features  # noqa: E402
 from edgedepth.errors import EngineError  # noqa: E402
+
+from helpers.tiny_onnx import with_unknown_op  # noqa: E402
 
 
 def ir_files(engine_path):
@@ -79,10 +80,7 @@ def test_fp32_onnx_with_calib_is_quantised_first(onnx_files, tmp_path, monkeypat
 
 
 def test_unreadable_model_is_an_engine_error(onnx_files, tmp_path):
-    model = onnx.load(str(onnx_files["fp32"]))
-    model.graph.node[0].op_type = "NoSuchOp"
-    path = tmp_path / "bad.onnx"
-    onnx.save(model, str(path))
+    path = with_unknown_op(onnx_files["fp32"], tmp_path / "bad.onnx")
     with pytest.raises(EngineError, match="OpenVINO cannot read") as e:
         read_onnx(path)
     assert "NoSuchOp" in e.value.why and not e.value.why.startswith("Exception from")
