@@ -47,14 +47,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def default_out() -> Path:
+def default_out(benchmark: str = "openvino_bench") -> Path:
     """The results are per CPU kind: benchmarks/results/openvino_bench_amd_epyc for "AMD EPYC"."""
     import re
 
     from edgedepth.device import cpu_model
 
     slug = re.sub(r"[^a-z0-9]+", "_", re.sub(r"\((r|tm)\)", "", cpu_model().lower())).strip("_")
-    return ROOT / "benchmarks" / "results" / f"openvino_bench_{slug}"
+    return ROOT / "benchmarks" / "results" / f"{benchmark}_{slug}"
 
 
 def machine_info(threads: int) -> dict:

@@ -27,8 +27,12 @@ def _choices(source: str):
 
 @dataclass
 class ModelConfig:
+    # a registered encoder: resnet18/34/50, mobilenet_v3_large, or the edge family edge_s/edge_l
+    # (plain 3x3 convs built for INT8 engines and 2-core CPUs, edgedepth/models/edge.py)
     encoder: str = field(default="resnet18", metadata=_choices("edgedepth.models.encoders:encoder_names"))
     encoder_weights: Optional[str] = None  # a local torchvision state_dict file; random init when None
+    # depth decoder: "auto" = the encoder's own ("concat" for ResNet/MobileNet, "add" for edge_s/edge_l)
+    decoder: str = field(default="auto", metadata=_choices("edgedepth.models.depth:decoder_names"))
     min_depth: float = 0.5
     max_depth: float = 80.0
     semantic_backbone: str = field(default="resnet18", metadata=_choices("edgedepth.models.encoders:dilatable_encoder_names"))

@@ -36,7 +36,8 @@ __all__ = [
 
 def build_depth_net_from_config(cfg: ModelConfig) -> DepthNet:
     """The depth network described by ``cfg`` (encoder, depth range, optional encoder weights)."""
-    return build_depth_net(encoder=cfg.encoder, min_depth=cfg.min_depth, max_depth=cfg.max_depth, weights=cfg.encoder_weights)
+    return build_depth_net(encoder=cfg.encoder, min_depth=cfg.min_depth, max_depth=cfg.max_depth, weights=cfg.encoder_weights,
+                           decoder=cfg.decoder)
 
 
 def build_semantic_net_from_config(cfg: ModelConfig, depth_net: DepthNet) -> SemanticNet:

@@ -110,8 +110,11 @@ def _dilate(stage: nn.Module) -> None:
                 module.dilation, module.padding = (2, 2), (2, 2)
 
 
-def _load_weights(net: nn.Module, path: str | Path, *, name: str) -> None:
-    """Load a torchvision ``state_dict`` file into ``net`` (classifier removed), with clear errors."""
+def load_weights(net: nn.Module, path: str | Path, *, name: str, saved_from: Optional[str] = None) -> None:
+    """Load a ``state_dict`` file into ``net`` (an ImageNet classifier in it is dropped), with clear errors.
+
+    ``saved_from`` names what the file should be the state_dict of (default: the torchvision model ``name``)."""
+    saved_from = saved_from or f"torchvision.models.{name}(weights=...)"
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
@@ -124,7 +127,7 @@ def _load_weights(net: nn.Module, path: str | Path, *, name: str) -> None:
         raise CheckpointError(
             f"encoder weights file '{path}' cannot be read as a state_dict",
             why=(str(e).splitlines() or [type(e).__name__])[0],
-            fix=f"save it with torch.save(torchvision.models.{name}(weights=...).state_dict(), path)",
+            fix=f"save it with torch.save({saved_from}.state_dict(), path)",
         ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"encoder weights file '{path}' holds a {type(state).__name__}, not a state_dict")
@@ -135,9 +138,9 @@ def _load_weights(net: nn.Module, path: str | Path, *, name: str) -> None:
     except RuntimeError as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         raise CheckpointError(
-            f"encoder weights file '{path}' does not fit a {name} encoder",
+            f"encoder weights file '{path}' does not fit the {name} encoder",
             why="; ".join(lines[1:3]) or lines[0],
-            fix=f"pass the state_dict of torchvision.models.{name}, or set model.encoder to the architecture it belongs to",
+            fix=f"pass the state_dict of {saved_from}, or set model.encoder to the architecture it belongs to",
         ) from None
 
 
@@ -145,21 +148,30 @@ def _load_weights(net: nn.Module, path: str | Path, *, name: str) -> None:
 class _Entry:
     make: Callable[[Optional[str | Path], bool], Encoder]  # (weights, dilate_last) -> encoder
     dilatable: bool  # can run at output stride 16 (what DeepLab's backbone needs)
+    decoder: str  # the depth decoder it is designed for (model.decoder=auto picks it)
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register_encoder(name: str, *, dilatable: bool):
-    """Decorator: ``make(weights, dilate_last) -> Encoder`` becomes the encoder ``name``."""
+def register_encoder(name: str, *, dilatable: bool, decoder: str = "concat"):
+    """Decorator: ``make(weights, dilate_last) -> Encoder`` becomes the encoder ``name``; ``decoder``
+    names the depth decoder (``edgedepth.models.depth.DECODERS``) that ``model.decoder=auto`` gives it."""
 
     def register(make: Callable[[Optional[str | Path], bool], Encoder]):
         if name in _REGISTRY:
             raise ValueError(f"encoder '{name}' is registered twice")
-        _REGISTRY[name] = _Entry(make, dilatable)
+        _REGISTRY[name] = _Entry(make, dilatable, decoder)
         return make
 
     return register
+
+
+def preferred_decoder(name: str) -> str:
+    """The depth decoder the encoder ``name`` is designed for."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown encoder '{name}'", fix=f"use one of: {', '.join(encoder_names())}")
+    return _REGISTRY[name].decoder
 
 
 def encoder_names(*, dilatable: bool = False) -> tuple[str, ...]:
@@ -178,7 +190,7 @@ def _resnet(name: str):
         net = getattr(torchvision.models, name)(weights=None)
         net.fc = nn.Identity()
         if weights is not None:
-            _load_weights(net, weights, name=name)
+            load_weights(net, weights, name=name)
         return ResNetEncoder(net, name, dilate_last=dilate_last)
 
 
@@ -191,7 +203,7 @@ def _mobilenet(weights: Optional[str | Path], dilate_last: bool) -> Encoder:
     net = torchvision.models.mobilenet_v3_large(weights=None)
     net.classifier = nn.Identity()
     if weights is not None:
-        _load_weights(net, weights, name="mobilenet_v3_large")
+        load_weights(net, weights, name="mobilenet_v3_large")
     return MobileNetEncoder(net, "mobilenet_v3_large")
 
 

@@ -63,7 +63,7 @@ def test_missing_weights_file_is_a_config_error(tmp_path):
 def test_weights_of_another_architecture_are_refused(tmp_path):
     path = tmp_path / "resnet34.pth"
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), path)
-    with pytest.raises(CheckpointError, match="does not fit a resnet18"):
+    with pytest.raises(CheckpointError, match="does not fit the resnet18"):
         build_encoder(name="resnet18", weights=str(path))
 
 

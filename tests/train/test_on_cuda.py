@@ -81,6 +81,19 @@ def test_every_ablation_variant_trains_on_cuda(tmp_path, variant, kernel, reques
     assert all(t.device.type == "cpu" and type(t) is torch.Tensor for t in state["models"]["depth"].values())
 
 
+@pytest.mark.parametrize("encoder", ["edge_s", "edge_l"])
+def test_the_edge_networks_train_with_the_full_method_on_cuda(tmp_path, encoder, fused_on_cuda):
+    """S on the shared edge encoder, F on its features, the cycle loss, the curriculum, the semantic discriminator."""
+    from edgedepth.train import train
+
+    cfg = load_config(None, TINY + ABLATION_VARIANTS["full_curriculum"] + [
+        f"model.encoder={encoder}", "model.discriminator=semantic", f"train.out={tmp_path}"])
+    with fake_cuda():
+        summary = train(cfg)
+    assert summary["steps"] == 1 and summary["eval"]["metrics"]["abs_rel"] > 0
+    assert load_checkpoint(tmp_path / "model.pt")["config"]["model"]["encoder"] == encoder
+
+
 class DeviceReads(TorchDispatchMode):
     """Records every operator that brings a value of a (fake) GPU tensor to the host: on a real GPU
     each makes the host wait until the GPU has caught up."""
