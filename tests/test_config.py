@@ -77,7 +77,8 @@ def test_overrides_parse_yaml_values():
 
 def test_the_packaged_demo_config_loads():
     cfg = load_config(packaged_config("synthetic_demo"))
-    assert cfg.data.size == (64, 192) and cfg.train.steps > 0
+    assert cfg.data.size == (128, 384) and cfg.train.steps > 0
+    assert cfg.model.encoder == "edge_l" and cfg.model.semantic_backbone == "edge_l"  # the edge network, end to end
 
 
 @pytest.mark.parametrize("override, words", [

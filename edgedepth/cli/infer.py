@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "infer",
         help="run a model on a camera, RTSP stream, video file or image folder",
         description="Capture, preprocess, infer and write in parallel threads. Writes DIR/depth/000000.png... "
-        "(16-bit, millimetres), colourised PNGs in DIR/color/, optionally DIR/depth.mp4 and PLY point clouds, "
+        "(16-bit, millimetres), colourised JPEGs in DIR/color/, optionally DIR/depth.mp4 and PLY point clouds (each "
+        "output can be switched off; a robot that needs depth in memory uses the Python API edgedepth.infer.DepthStream), "
         "and DIR/summary.json (frames, drops, skipped frames, FPS, latency percentiles). Outputs are numbered by "
         "the input frame (its place in a folder, its number in a video), so a skipped or dropped frame leaves a gap. "
         "Live sources drop the oldest frame at every stage when inference falls behind and inference always starts "
@@ -36,7 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="replace the outputs of a previous run in DIR (other files there are never removed)")
     p.add_argument("--strict", action="store_true", help="stop at an input image that cannot be decoded instead of skipping it")
     p.add_argument("--video", action="store_true", help="also write the colourised frames as DIR/depth.mp4")
-    p.add_argument("--no-color", action="store_true", help="no colourised PNGs (16-bit depth only)")
+    p.add_argument("--no-depth", action="store_true", help="no 16-bit depth PNGs (e.g. only the video, or only summary.json)")
+    p.add_argument("--no-color", action="store_true", help="no colourised previews (16-bit depth only)")
+    p.add_argument("--color-format", choices=["jpg", "png"], default="jpg",
+                   help="format of the colourised previews (default jpg, 0.2 ms a frame at 192x640; png: lossless, 1.1 ms)")
     p.add_argument("--side-by-side", action="store_true",
                    help="colour outputs show the input next to the depth, with an FPS/latency overlay")
     p.add_argument("--ply", action="store_true", help="write a coloured point cloud per frame (DIR/ply/)")
@@ -88,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
         with sigterm_as_interrupt(), \
                 open_runner(args.engine, backend=args.backend, device=args.device, threads=args.threads) as runner:
             spec = runner.input_spec
-            writer = OutputWriter(args.out, min_depth=spec.min_depth, max_depth=spec.max_depth,
-                                  color=not args.no_color, video=args.video, side_by_side=args.side_by_side,
+            writer = OutputWriter(args.out, min_depth=spec.min_depth, max_depth=spec.max_depth, depth=not args.no_depth,
+                                  color=not args.no_color, color_format=args.color_format, video=args.video,
+                                  side_by_side=args.side_by_side,
                                   ply=args.ply, intrinsics=intrinsics, fps=args.fps)
             summary = run_pipeline(source, runner, writer, max_frames=args.max_frames, queue_size=args.queue_size,
                                    overlay=args.side_by_side, strict=args.strict)

@@ -16,6 +16,7 @@ pipeline (see edgedepth.utils.interrupts), so the main thread reacts within one 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -139,6 +140,8 @@ class _Run:
         self.captured, self.prepared = queue.Queue(maxsize=fresh), queue.Queue(maxsize=fresh)
         self.inferred = queue.Queue(maxsize=queue_size)
         self.infer_ms: list[float] = []
+        # per-frame busy time of the other stages (each list has one writer thread)
+        self.stage_ms: dict[str, list[float]] = {"capture": [], "preprocess": [], "write": []}
         self.latency_ms: list[float] = []
         self.times: list[float] = []
         self.skipped: list[dict[str, Any]] = []
@@ -155,9 +158,11 @@ class _Run:
                 log.warning("warning: skipped frame %d (%s): %s", e.index, e.name, e.why)
 
     def capture(self):
-        st, n = self.st, 0
+        st, n, busy = self.st, 0, self.stage_ms["capture"]
         while not st.stop.is_set() and not st.abort.is_set() and (self.max_frames is None or n < self.max_frames):
+            t0 = time.perf_counter()
             frame = self._read()
+            busy.append((time.perf_counter() - t0) * 1000.0)
             if frame is None:
                 break
             if not st.send(self.captured, frame, "capture"):
@@ -166,9 +171,12 @@ class _Run:
         st.send(self.captured, _END, "capture")
 
     def prepare(self):
-        st, spec = self.st, self.spec
+        st, spec, busy = self.st, self.spec, self.stage_ms["preprocess"]
         while (frame := st.get(self.captured)) is not _END:
-            if not st.send(self.prepared, (frame, preprocess(frame.image, spec.height, spec.width)), "preprocess"):
+            t0 = time.perf_counter()
+            x = preprocess(frame.image, spec.height, spec.width)
+            busy.append((time.perf_counter() - t0) * 1000.0)
+            if not st.send(self.prepared, (frame, x), "preprocess"):
                 return
         st.send(self.prepared, _END, "preprocess")
 
@@ -193,8 +201,10 @@ class _Run:
             if self.overlay and times:
                 fps = len(times[-30:]) / max(time.perf_counter() - times[-30:][0], 1e-9)
                 text = f"{fps:.1f} FPS  {latency_ms[-1]:.0f} ms"
-            self.writer.write(frame.index, frame.image, depth, overlay=text)
+            t0 = time.perf_counter()
+            self.writer.write(frame, depth, overlay=text)
             now = time.perf_counter()
+            self.stage_ms["write"].append((now - t0) * 1000.0)
             latency_ms.append((now - frame.time) * 1000.0)
             times.append(now)
             bar.update(1)
@@ -232,15 +242,35 @@ class _Run:
             "wall_s": wall,
             "latency_ms": latency_stats(self.latency_ms),
             "infer_ms": latency_stats(self.infer_ms),
+            # median busy ms per frame of each stage (capture includes waiting for a live camera's next frame)
+            "stage_ms": {k: float(np.median(v)) if v else 0.0 for k, v in (("infer", self.infer_ms), *self.stage_ms.items())},
             "infer_only_fps": 1000.0 / float(np.mean(self.infer_ms)) if self.infer_ms else 0.0,
             "interrupted": interrupted,
             "error": None if st.error is None else str(st.error),
         }
 
 
+@contextlib.contextmanager
+def _opencv_single_threaded():
+    """OpenCV's own worker pool off while the stages run: each stage already has its thread, and OpenCV's
+    workers (one per core) competed with the engine's threads for the same cores."""
+    try:
+        import cv2
+    except ImportError:
+        yield
+        return
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
 def run_pipeline(source, runner, writer, *, max_frames: int | None = None, queue_size: int = 4,
                  overlay: bool = False, stop: threading.Event | None = None, strict: bool = False) -> dict[str, Any]:
-    """Run ``source`` through ``runner`` into ``writer`` (an OutputWriter); returns the summary.
+    """Run ``source`` through ``runner`` into ``writer`` (an OutputWriter, or any object with
+    ``write(frame, depth, overlay=None)`` and ``close(summary) -> summary``); returns the summary.
 
     Setting ``stop`` (e.g. from a UI) ends the run like Ctrl+C does, without the KeyboardInterrupt.
     ``strict``: an input frame that cannot be decoded stops the run (its UnreadableFrame is raised
@@ -252,7 +282,8 @@ def run_pipeline(source, runner, writer, *, max_frames: int | None = None, queue
     """
     run = _Run(source, runner, writer, max_frames=max_frames, queue_size=queue_size, overlay=overlay,
                strict=strict, stop=stop)
-    start, interrupted = run.run()
+    with _opencv_single_threaded():
+        start, interrupted = run.run()
     summary = writer.close(run.summary(start, interrupted))
     if interrupted:
         raise KeyboardInterrupt

@@ -7,6 +7,7 @@ usually explained by some other view) and averages it over pixels valid in at le
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from edgedepth import kernels
 from edgedepth.errors import DataError
@@ -20,12 +21,16 @@ def cycle_loss(
     K: torch.Tensor,
     *,
     kernel: str = "auto",
+    automask: bool = False,
 ) -> torch.Tensor:
     """target [B,3,H,W], views_image [B,V,3,H,W], views_T [B,V,4,4] (target -> view camera),
     depth [B,1,H,W] metres, K [B,3,3] -> scalar.
 
-    ``kernel`` picks the warp backend ("auto" | "fused" | "reference"). Zero (with graph) when no
-    pixel is valid in any view.
+    ``kernel`` picks the warp backend ("auto" | "fused" | "reference"). ``automask`` (monodepth2's
+    auto-masking) leaves out pixels whose error against the *unwarped* views is already lower than
+    against the warped ones: there no depth explains the views better than none (textureless or
+    distant surfaces), so the photometric error says nothing about their depth. Zero (with graph)
+    when no pixel is valid in any view.
     """
     if views_image.shape[1] == 0:
         raise DataError(
@@ -38,4 +43,50 @@ def cycle_loss(
         errors.append(torch.where(valid > 0, err, torch.full_like(err, float("inf"))))
     best = torch.stack(errors, dim=1).min(dim=1).values  # [B,1,H,W]
     covered = torch.isfinite(best)
+    if automask:
+        covered = covered & (best < _identity_error(target, views_image, depth, K, kernel))
     return torch.where(covered, best, torch.zeros_like(best)).sum() / covered.sum().clamp(min=1)
+
+
+def _identity_error(target, views_image, depth, K, kernel) -> torch.Tensor:
+    """Per-pixel minimum over the views of the photometric error without warping (identity pose)."""
+    identity = torch.eye(4, dtype=depth.dtype, device=depth.device).expand(depth.shape[0], 4, 4)
+    with torch.no_grad():
+        errors = [kernels.photometric_error(target, views_image[:, v], depth.detach(), identity, K, backend=kernel)[0]
+                  for v in range(views_image.shape[1])]
+    return torch.stack(errors, dim=1).min(dim=1).values
+
+
+def pyramid_cycle_loss(
+    target: torch.Tensor,
+    views_image: torch.Tensor,
+    views_T: torch.Tensor,
+    depths: list[torch.Tensor],
+    K: torch.Tensor,
+    **options,
+) -> torch.Tensor:
+    """The mean of :func:`cycle_loss` over an image pyramid: level s compares the images area-downsampled
+    to the size of ``depths[s]`` (a depth map [B,1,H/2^s,W/2^s]) with K scaled to it.
+
+    At 1/2^s a disparity error of d pixels is d/2^s pixels, inside the +-1 pixel reach of bilinear sampling,
+    and averaging lowers the sensor noise: coarse levels correct errors the full-resolution error cannot see.
+    """
+    levels = []
+    for depth in depths:
+        factor = target.shape[-1] // depth.shape[-1]
+        if factor == 1:
+            levels.append(cycle_loss(target, views_image, views_T, depth, K, **options))
+            continue
+        b, v = views_image.shape[:2]
+        small_views = F.avg_pool2d(views_image.flatten(0, 1), factor).unflatten(0, (b, v))
+        levels.append(cycle_loss(F.avg_pool2d(target, factor), small_views, views_T, depth, scaled_intrinsics(K, factor), **options))
+    return sum(levels) / len(levels)
+
+
+def scaled_intrinsics(K: torch.Tensor, factor: int) -> torch.Tensor:
+    """K [B,3,3] for images area-downsampled by ``factor``: pixel i covers pixels factor*i .. factor*i+factor-1,
+    so with pixel centres at integer coordinates x' = (x - (factor-1)/2) / factor."""
+    scale = torch.tensor([1.0 / factor, 1.0 / factor, 1.0], dtype=K.dtype, device=K.device).view(1, 3, 1)
+    shift = torch.zeros_like(K)
+    shift[:, 0, 2] = shift[:, 1, 2] = (factor - 1) / (2.0 * factor)
+    return K * scale - shift

@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from edgedepth.config import Config, save_config
 from edgedepth.torch_device import torch_device
 from edgedepth.errors import TrainingError
-from edgedepth.losses import adversarial_loss, cycle_loss, depth_l1, segmentation_ce, smoothness_loss
+from edgedepth.losses import adversarial_loss, depth_l1, pyramid_cycle_loss, segmentation_ce, smoothness_loss
 from edgedepth.models import build_models, discriminator_input, disp_to_depth
 from edgedepth.train import distributed as ddp
 from edgedepth.train.augment import augment_batch
@@ -71,6 +71,9 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.pending = PendingLosses()
         self.best: dict = {}
+        # every evaluation of this run: step, training seconds before it (evaluations excluded), target metrics
+        self.curve: list[dict] = []
+        self._clock = {"started": time.perf_counter(), "evaluating": 0.0}
         self.keeper = CheckpointKeeper(self.out, keep_last=cfg.train.keep_last) if self.dist.is_main else None
         if cfg.train.resume:
             state = restore_training_state(self, cfg.train.resume)
@@ -127,9 +130,9 @@ class Trainer:
             for d in out["disp"]
         ]
         losses: dict[str, torch.Tensor] = {}
-        losses["depth"] = sum(depth_l1(d[:n], src["depth"]) for d in depths) / len(depths)
+        losses["depth"] = sum(depth_l1(d[:n], src["depth"], space=w.depth_space) for d in depths) / len(depths)
         if w.target_depth > 0:
-            losses["target_depth"] = sum(depth_l1(d[n:], tgt["depth"]) for d in depths) / len(depths)
+            losses["target_depth"] = sum(depth_l1(d[n:], tgt["depth"], space=w.depth_space) for d in depths) / len(depths)
         semantic_features = semantic_logits = None
         if self.semantic_net is not None:
             seg = self.semantic_fwd(images)
@@ -144,9 +147,14 @@ class Trainer:
             )
             losses["adv"] = adversarial_loss(self.discriminator(d_in), real=True, kind=w.adv_kind)
         if w.cycle > 0:
-            cycle = cycle_loss(tgt["image"], tgt["views_image"], tgt["views_T"], depths[0][n:], tgt["K"], kernel=w.kernel)
+            # every level compares the full-resolution depth, area-averaged: the coarse levels correct the map
+            # that is evaluated and exported (with the decoder's own coarse heads instead: AbsRel 0.248 vs 0.231)
+            pyramid = [depths[0]] + [nnf.avg_pool2d(depths[0], 2 ** s) for s in range(1, w.cycle_scales)]
+            photometric = dict(kernel=w.kernel, automask=w.automask)
+            cycle = pyramid_cycle_loss(tgt["image"], tgt["views_image"], tgt["views_T"], [d[n:] for d in pyramid], tgt["K"], **photometric)
             if w.cycle_source:
-                cycle = 0.5 * (cycle + cycle_loss(src["image"], src["views_image"], src["views_T"], depths[0][:n], src["K"], kernel=w.kernel))
+                cycle = 0.5 * (cycle + pyramid_cycle_loss(src["image"], src["views_image"], src["views_T"], [d[:n] for d in pyramid],
+                                                          src["K"], **photometric))
             losses["cycle"] = cycle
         if w.smooth > 0:
             losses["smooth"] = smoothness_loss(out["disp"][0], images)
@@ -259,6 +267,7 @@ class Trainer:
             stop_at = min(stop_at, self.step + cfg.train.max_steps_per_run)
         bar = progress_bar(total=cfg.train.steps, initial=self.step, desc="train", disable=not (cfg.train.progress and self.dist.is_main))
         started = time.perf_counter()
+        self._clock = {"started": started, "evaluating": 0.0}
         try:
             for src, tgt in zip(src_loader, tgt_loader):
                 if self.step >= stop_at:
@@ -286,6 +295,8 @@ class Trainer:
         if self.dist.is_main:
             summary["checkpoint"] = str(path)
             write_json(self.out / "history.json", self.history)
+            if self.curve:
+                summary["curve"] = self.curve
             write_json(self.out / "summary.json", summary)
         if writer is not None:
             writer.close()
@@ -322,8 +333,10 @@ class Trainer:
             def seg_fn(images):  # noqa: F811 - a closure over the eval-mode net
                 return seg(images.to(self.device))["logits"].float().cpu()
 
+        began = time.perf_counter()
         result = evaluate(predict, data.test, batch_size=self.cfg.data.batch_size, max_depth=self.cfg.model.max_depth,
                           semantic_fn=seg_fn, progress=False)
+        self._record_curve(result, began)
         metrics = result["metrics"]
         if writer is not None:
             for k, v in metrics.items():
@@ -335,6 +348,13 @@ class Trainer:
         result = json_ready(result)
         write_json(self.out / "eval.json", result)
         return result
+
+    def _record_curve(self, result: dict, began: float) -> None:
+        trained = began - self._clock["started"] - self._clock["evaluating"]
+        self.curve.append({"step": self.step, "train_seconds": round(trained, 2), "abs_rel": float(result["metrics"]["abs_rel"]),
+                           "bins": {b: float(v["abs_rel"]) for b, v in (result.get("bins") or {}).items() if v},
+                           "boundary_abs_rel": float((result.get("boundary") or {}).get("abs_rel", float("nan")))})
+        self._clock["evaluating"] += time.perf_counter() - began
 
     def _nan_error(self, record: dict[str, float]) -> TrainingError:
         last = self.keeper.latest() if self.keeper else None

@@ -22,11 +22,13 @@ def _naming(error: OSError, path: Path) -> OSError:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Open a temporary file next to ``path``; on success fsync it and rename it over ``path``.
+def atomic_open(path: str | os.PathLike, mode: str = "wb", *, durable: bool = True) -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path``; on success fsync it (unless not ``durable``) and rename it over ``path``.
 
-    The temporary file is ``.NAME.<random>.tmp``: :func:`remove_stale_temps` finds the ones a killed
-    process left behind."""
+    A reader never sees a partial file either way; ``durable`` also survives a power cut, for a checkpoint
+    or an engine, at the price of an fsync (per-frame camera outputs skip it: one fsync per frame cost the
+    camera path more than the engine). The temporary file is ``.NAME.<random>.tmp``: :func:`remove_stale_temps`
+    finds the ones a killed process left behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -37,7 +39,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -45,8 +48,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_open(path, "wb") as f:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = True) -> None:
+    with atomic_open(path, "wb", durable=durable) as f:
         f.write(data)
 
 

@@ -45,7 +45,7 @@ def test_infer_video_all_outputs(onnx_file, video, tmp_path, capsys):
     assert sorted(p.name for p in (out / "depth").iterdir()) == [f"{i:06d}.png" for i in range(5)]
     depth = cv2.imread(str(out / "depth/000000.png"), cv2.IMREAD_UNCHANGED)
     assert depth.dtype == np.uint16 and depth.shape == (32, 64) and 500 <= depth.min() <= depth.max() <= 80000
-    assert cv2.imread(str(out / "color/000004.png")).shape == (48, 192, 3)
+    assert cv2.imread(str(out / "color/000004.jpg")).shape == (48, 192, 3)
     assert (out / "depth.mp4").is_file() and len(list((out / "ply").iterdir())) == 5
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 5 and summary["dropped"] == 0 and summary["fps"] > 0

@@ -7,6 +7,7 @@ import pytest
 from edgedepth.errors import EdgedepthError
 from edgedepth.imaging import colorize_depth as colorize
 from edgedepth.infer.outputs import Intrinsics, OutputWriter, depth_to_png16, point_cloud_ply
+from edgedepth.infer.sources import Frame
 
 
 def test_png16_is_millimetres():
@@ -36,10 +37,10 @@ def test_point_cloud_backprojects():
 
 
 def test_writer_layout_and_summary(tmp_path):
-    w = OutputWriter(tmp_path / "out", min_depth=0.5, max_depth=80.0, video=True, side_by_side=True, ply=True)
+    w = OutputWriter(tmp_path / "out", min_depth=0.5, max_depth=80.0, video=True, side_by_side=True, ply=True, color_format="png")
     image = np.zeros((48, 80, 3), np.uint8)
     for i in range(3):
-        w.write(i, image, np.full((32, 64), 2.0 + i, np.float32), overlay="10.0 FPS  50 ms")
+        w.write(Frame(i, image, 0.0), np.full((32, 64), 2.0 + i, np.float32), overlay="10.0 FPS  50 ms")
     summary = w.close({"frames": 3})
     out = tmp_path / "out"
     assert sorted(p.name for p in (out / "depth").iterdir()) == ["000000.png", "000001.png", "000002.png"]
@@ -60,3 +61,27 @@ def test_writer_refuses_unwritable_folder(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(EdgedepthError, match="cannot write to the output folder"):
         OutputWriter(tmp_path / "afile" / "out", min_depth=0.5, max_depth=80.0)
+
+
+def test_each_output_is_optional_and_previews_can_be_jpeg(tmp_path):
+    image = np.zeros((32, 64, 3), np.uint8)
+    w = OutputWriter(tmp_path / "jpg", min_depth=0.5, max_depth=80.0, depth=False)  # previews are JPEG by default
+    w.write(Frame(5, image, 0.0), np.full((32, 64), 3.0, np.float32))
+    summary = w.close({"frames": 1})
+    assert sorted(p.name for p in (tmp_path / "jpg").iterdir()) == ["color", "summary.json"]
+    assert cv2.imread(str(tmp_path / "jpg/color/000005.jpg")).shape == (32, 64, 3)
+    assert summary["outputs"] == {"color_jpg": str(tmp_path / "jpg/color")}
+    nothing = OutputWriter(tmp_path / "none", min_depth=0.5, max_depth=80.0, depth=False, color=False)
+    nothing.write(Frame(0, image, 0.0), np.full((32, 64), 3.0, np.float32))
+    assert nothing.close({"frames": 1})["frames_written"] == 1
+    assert sorted(p.name for p in (tmp_path / "none").iterdir()) == ["summary.json"]
+    with pytest.raises(ValueError, match="color_format"):
+        OutputWriter(tmp_path / "bad", min_depth=0.5, max_depth=80.0, color_format="bmp")
+
+
+def test_lookup_colouring_matches_the_ramp():
+    from edgedepth.imaging import _MAGMA, colorize
+
+    values = np.linspace(0.0, 1.0, 9)[None]
+    assert np.abs(colorize(values, 0.0, 1.0)[0].astype(int) - _MAGMA).max() <= 1  # the ramp's stops, to one level of 256
+    assert (colorize(np.array([[np.nan, -5.0, 7.0]]), 0.0, 1.0)[0] == _MAGMA[[0, 0, -1]]).all()

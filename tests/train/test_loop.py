@@ -71,9 +71,9 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path, mo
     calls = {"n": 0}
     real = loop.depth_l1
 
-    def poisoned(pred, gt):
+    def poisoned(pred, gt, **options):
         calls["n"] += 1
-        value = real(pred, gt)
+        value = real(pred, gt, **options)
         return value * float("nan") if calls["n"] > 4 * 2 else value  # 4 scales per step: NaN from step 2 on
 
     monkeypatch.setattr(loop, "depth_l1", poisoned)

@@ -1,0 +1,144 @@
+"""Why domain adaptation got worse below 10 m: the measurements behind the near-range fix (issue 19).
+
+    python benchmarks/near_range_probe.py [--checkpoint source_only=runs/.../model.pt --checkpoint adapted=...]
+
+Three probes on held-out synthetic target images (and source images for comparison), 64x192, stereo view:
+
+1. **Photometric landscape** (data only): the cycle loss's per-pixel error with the ground-truth depth scaled by
+   s for near (< 10 m) pixels of each class. Is the minimum at the true depth (s = 1)?
+2. **Which way the gradient points** (data only): near objects (buildings, poles, cars) moved to s x their true
+   depth while everything else keeps it; in how many images does the cycle loss's gradient on those pixels point
+   back to the truth, at full resolution and over the 3-level image pyramid (``loss.cycle_scales=3``)?
+3. **Where the errors are** (trained checkpoints): near-range AbsRel and median prediction / truth by class, by
+   image column (the stereo view does not see the left border) and by whether the view sees the pixel.
+
+Writes OUT.json and OUT.md (default benchmarks/results/near_range_probe).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+NEAR = 10.0
+CLASSES = {"road": [0], "sidewalk": [1], "building": [2], "pole": [5], "vegetation/terrain": [8, 9], "car": [13]}
+OBJECTS = [2, 5, 13]  # standing objects: building, pole, car
+SCALES = [0.6, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.8]
+PERTURB = [0.7, 1.3, 1.6]
+
+
+def batch(domain: str, n: int, size=(64, 192)) -> dict:
+    from edgedepth.data import SyntheticWorld
+
+    world = SyntheticWorld(domain=domain, size=size, length=n, seed=10_000, views="stereo")
+    samples = [world[i] for i in range(n)]
+    stack = lambda f: torch.stack([f(s) for s in samples])  # noqa: E731
+    return {"image": stack(lambda s: s.image), "depth": stack(lambda s: s.depth), "K": stack(lambda s: s.K),
+            "semantics": stack(lambda s: s.semantics)[:, None], "view": stack(lambda s: s.views[0].image),
+            "T": stack(lambda s: s.views[0].T)}
+
+
+def landscape(b: dict) -> dict:
+    """class -> photometric error at s x the true depth, over near pixels the view sees."""
+    from edgedepth import kernels
+
+    sums = {c: np.zeros(len(SCALES)) for c in CLASSES}
+    counts = {c: np.zeros(len(SCALES)) for c in CLASSES}
+    gt = b["depth"]
+    for i, s in enumerate(SCALES):
+        err, valid = kernels.photometric_error(b["image"], b["view"], (gt * s).clamp(min=0.1), b["T"], b["K"])
+        for c, ids in CLASSES.items():
+            m = (gt > 0) & (gt < NEAR) & (valid > 0) & torch.isin(b["semantics"], torch.tensor(ids))
+            sums[c][i], counts[c][i] = err[m].sum().item(), m.sum().item()
+    return {c: {"error_at_scale": dict(zip(map(str, SCALES), (sums[c] / np.maximum(counts[c], 1)).round(5).tolist())),
+                "argmin_scale": SCALES[int(np.argmin(sums[c] / np.maximum(counts[c], 1)))]} for c in CLASSES}
+
+
+def gradient_direction(b: dict) -> dict:
+    """scale -> loss -> share of images whose near-object gradient points back to the true depth."""
+    from edgedepth.losses.cycle import cycle_loss, pyramid_cycle_loss
+
+    gt = torch.where(b["depth"] > 0, b["depth"], torch.full_like(b["depth"], 80.0))
+    objects = (b["depth"] > 0) & (b["depth"] < NEAR) & torch.isin(b["semantics"], torch.tensor(OBJECTS))
+    views, poses = b["view"][:, None], b["T"][:, None]
+    losses = {"full resolution": lambda d: cycle_loss(b["image"], views, poses, d, b["K"]),
+              "pyramid, 3 levels": lambda d: pyramid_cycle_loss(
+                  b["image"], views, poses, [d, F.avg_pool2d(d, 2), F.avg_pool2d(d, 4)], b["K"])}
+    out = {}
+    for s in PERTURB:
+        out[str(s)] = {}
+        for name, loss in losses.items():
+            log_depth = torch.where(objects, gt * s, gt).log().requires_grad_(True)
+            loss(log_depth.exp()).backward()
+            pulls = [log_depth.grad[i][objects[i]].sum().item() for i in range(len(gt)) if objects[i].any()]
+            toward = [(g > 0) if s > 1 else (g < 0) for g in pulls]  # d loss / d log depth > 0: the loss falls nearer
+            out[str(s)][name] = {"toward_truth": float(np.mean(toward)), "images": len(toward)}
+    return out
+
+
+def errors_by_part(checkpoint: str, b: dict) -> dict:
+    """Near-range AbsRel (share of near pixels, median prediction / truth) by class, image column and visibility."""
+    from edgedepth import kernels
+    from edgedepth.checkpoint import load_depth_net
+
+    net, _ = load_depth_net(checkpoint)
+    with torch.no_grad():
+        pred = net.predict_depth(b["image"])
+    gt = b["depth"]
+    _, valid = kernels.photometric_error(b["image"], b["view"], gt.clamp(min=0.1), b["T"], b["K"])
+    near = (gt > 0) & (gt < NEAR)
+    col = torch.arange(gt.shape[-1]).view(1, 1, 1, -1).expand_as(gt)
+    w = gt.shape[-1]
+    parts = {"all": near, "seen by the view": near & (valid > 0), "not seen by the view": near & (valid == 0),
+             "left 20 %": near & (col < 0.2 * w), "centre": near & (col >= 0.2 * w) & (col <= 0.8 * w), "right 20 %": near & (col > 0.8 * w)}
+    parts |= {c: near & torch.isin(b["semantics"], torch.tensor(ids)) for c, ids in CLASSES.items()}
+    rel = (pred - gt).abs() / gt.clamp(min=1e-3)
+    return {name: {"abs_rel": rel[m].mean().item(), "share": m.float().sum().item() / near.float().sum().item(),
+                   "median_pred_over_gt": (pred[m] / gt[m]).median().item()} for name, m in parts.items() if m.any()}
+
+
+def markdown(r: dict, command: str) -> str:
+    lines = ["# Near-range probe: what the cycle loss does below 10 m", "",
+             f"{r['images']} held-out synthetic images per domain (seed 10000), 64×192, the stereo view. Command: `{command}`", "",
+             "## 1. Photometric error at s × the true depth (near pixels the view sees)", "",
+             "| domain | class | " + " | ".join(f"s={s}" for s in SCALES) + " | minimum at |", "|---|---|" + "---|" * len(SCALES) + "---|"]
+    for domain, classes in r["landscape"].items():
+        for c, v in classes.items():
+            lines.append(f"| {domain} | {c} | " + " | ".join(f"{v['error_at_scale'][str(s)]:.4f}" for s in SCALES) + f" | {v['argmin_scale']} |")
+    lines += ["", "## 2. Near objects moved to s × their depth: share of target images whose gradient points back", "",
+              "| s | " + " | ".join(next(iter(r["gradient"].values()))) + " |", "|---|" + "---|" * len(next(iter(r["gradient"].values())))]
+    for s, by_loss in r["gradient"].items():
+        lines.append(f"| {s} | " + " | ".join(f"{v['toward_truth']:.0%} of {v['images']}" for v in by_loss.values()) + " |")
+    for name, parts in r.get("checkpoints", {}).items():
+        lines += ["", f"## 3. {name}: near-range (< 10 m) target errors", "", "| part | share of near pixels | AbsRel | median pred / truth |",
+                  "|---|---|---|---|"]
+        lines += [f"| {p} | {v['share']:.0%} | {v['abs_rel']:.3f} | {v['median_pred_over_gt']:.2f} |" for p, v in parts.items()]
+    return "\n".join(lines + [""])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=48)
+    p.add_argument("--checkpoint", action="append", default=[], metavar="NAME=CKPT", help="a trained model to break down")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/near_range_probe"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(2)
+    batches = {d: batch(d, args.images) for d in ("source", "target")}
+    result = {"images": args.images, "landscape": {d: landscape(b) for d, b in batches.items()},
+              "gradient": gradient_direction(batches["target"]),
+              "checkpoints": {name: errors_by_part(path, batches["target"]) for name, path in (c.split("=", 1) for c in args.checkpoint)}}
+    from edgedepth.utils.io import atomic_write_text, write_json
+
+    command = "python benchmarks/near_range_probe.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    write_json(args.out.with_suffix(".json"), {**result, "command": command})
+    atomic_write_text(args.out.with_suffix(".md"), markdown(result, command))
+    print(args.out.with_suffix(".md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
