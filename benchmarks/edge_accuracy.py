@@ -7,8 +7,10 @@ For every network (its own learning rate, NETS) and seed, benchmarks/da_ablation
 full_curriculum and oracle with one budget:
 
 - **equal steps**: every network gets ``--warm-start`` + ``--steps`` steps;
-- **equal time**: every network gets the wall-clock time ResNet-18's full_curriculum runs took (same
-  machine, same jobs and threads): its step counts are scaled by the measured time-per-step ratio.
+- **equal time**: every network gets the wall-clock time ResNet-18 trains for: its step counts are scaled
+  by the ratio of training seconds per step, measured first in interleaved rounds (every network trains
+  ``--timing-steps`` full-method steps per round, one after the other, ``--threads`` threads), so that other
+  load on the machine falls on all networks alike.
 
 Rows of a network already measured at equal steps with the same budget come from ``--reuse`` (a
 da_ablation JSON). Then each edge network's full_curriculum checkpoints are exported at the training
@@ -51,6 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--runs-dir", default="runs/edge_accuracy")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/edge_accuracy"))
     p.add_argument("--int8-images", type=int, default=48, help="held-out target images for FP32 vs INT8")
+    p.add_argument("--timing-steps", type=int, default=40, help="full-method steps per network and round of the time-per-step measurement")
+    p.add_argument("--timing-rounds", type=int, default=3)
     return p.parse_args(argv)
 
 
@@ -76,6 +80,29 @@ def _reused(path: str, args) -> dict | None:
     if (meta["warm_start"], meta["steps"]) != (args.warm_start, args.steps) or not set(args.seeds) <= set(meta["seeds"]):
         raise SystemExit(f"--reuse {path}: its budget ({meta['warm_start']} + {meta['steps']}, seeds {meta['seeds']}) is not this one")
     return saved
+
+
+def _timed_steps(net: str, steps: int, threads: int, out: str) -> float:
+    summary = da_ablation._train(da_ablation.base_overrides(_timing_args(), 0) + da_ablation.VARIANTS["full_curriculum"]
+                                 + NETS[net] + [f"train.steps={steps}", f"train.out={out}", "train.eval_every=0"], threads)
+    return summary["seconds"] / steps
+
+
+def _timing_args() -> argparse.Namespace:
+    return argparse.Namespace(size=(64, 192), batch_size=4, train_length=512, test_length=8, overrides=[])
+
+
+def measure_step_times(nets, *, steps: int, rounds: int, threads: int, runs_dir: str) -> dict:
+    """net -> median training seconds per full-method step over interleaved rounds (each run in its own process)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    times: dict[str, list[float]] = {n: [] for n in nets}
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        for r in range(rounds):
+            for net in nets[r % len(nets):] + nets[:r % len(nets)]:
+                times[net].append(pool.submit(_timed_steps, net, steps, threads, f"{runs_dir}/timing_{net}_{r}").result())
+    return {n: {"seconds_per_step": statistics.median(t), "rounds": t} for n, t in times.items()}
 
 
 def seconds_per_step(saved: dict) -> float:
@@ -134,14 +161,16 @@ def main(argv=None) -> int:
     for net in args.nets:
         equal_steps[net] = _reused(reuse[net], args) if net in reuse else ablation(
             args, net, "steps", args.warm_start, args.steps, f"{args.runs_dir}/{net}_steps")
-    base = seconds_per_step(equal_steps[BASELINE])
+    timing = measure_step_times(args.nets, steps=args.timing_steps, rounds=args.timing_rounds, threads=args.threads,
+                                runs_dir=args.runs_dir)
+    base = timing[BASELINE]["seconds_per_step"]
     equal_time = {BASELINE: equal_steps[BASELINE]}
     for net in args.nets:
         if net != BASELINE:
-            k = base / seconds_per_step(equal_steps[net])
+            k = base / timing[net]["seconds_per_step"]
             equal_time[net] = ablation(args, net, "time", _steps(args.warm_start * k), _steps(args.steps * k),
                                        f"{args.runs_dir}/{net}_time")
-    result = {"seeds": args.seeds, "budget": {"warm_start": args.warm_start, "steps": args.steps},
+    result = {"seeds": args.seeds, "budget": {"warm_start": args.warm_start, "steps": args.steps}, "step_times": timing,
               "equal_steps": {n: net_row(s) for n, s in equal_steps.items()},
               "equal_time": {n: net_row(s) for n, s in equal_time.items()},
               "int8": {f"{n} at equal {b}": int8_accuracy(saved["meta"]["runs_dir"], args.seeds, args.int8_images)
@@ -177,8 +206,10 @@ def markdown(r: dict, plot_name: str) -> str:
     lines = ["# Accuracy at equal cost: edge networks vs ResNet-18 (synthetic source → target)", "",
              f"Seeds {r['seeds']}, mean ± std; full_curriculum (the whole method) against each network's own source_only and "
              f"oracle of the same budget (gap closed). Equal steps: {r['budget']['warm_start']} source-only warm-start steps + "
-             f"{r['budget']['steps']} per variant; equal time: each network's step counts scaled to ResNet-18's wall-clock time "
-             "per run on the same machine.", ""]
+             f"{r['budget']['steps']} per variant; equal time: each network's step counts scaled by ResNet-18's training seconds "
+             "per step over its own, measured in interleaved rounds: "
+             + ", ".join(f"{n} {t['seconds_per_step']:.3f} s/step" for n, t in r["step_times"].items())
+             + " (the s/step columns below are the ablation runs' own, two runs sharing the cores).", ""]
     for title, key in (("Equal steps", "equal_steps"), ("Equal wall-clock time", "equal_time")):
         rows = r[key]
         bins = list(next(iter(rows.values()))["bins"])

@@ -5,6 +5,10 @@
 #   3. the whole demo on the GPU: training with AMP and the fused CUDA kernels, eval, export, FP16 and
 #      INT8 engines from the best backends present, bench, infer
 #   4. the GPU benchmarks: torch backend (FP16 + CUDA graphs vs FP32 eager) and end-to-end inference
+#   5. torch FP16 + CUDA-graph latency of edge_s, edge_l and ResNet-18 at 192x640 (issue 18; the proxy for
+#      TensorRT on a Jetson Orin, where RT-MonoDepth-S runs at 364 FPS)
+#   6. with ABLATION=1 only (it needs about an hour, longer than a short loan): the domain-adaptation ablation
+#      at >= 5,000 steps, 3 seeds, on ResNet-18 and edge_l (benchmarks/gpu_ablation.sh)
 # and one report, benchmarks/results/gpu_smoke_<gpu>.{md,json}, naming the GPU.
 #
 #   benchmarks/gpu_smoke.sh                      # on the GPU machine, from a checkout
@@ -66,6 +70,20 @@ step train_speed $PY benchmarks/train_speed.py --device "$DEVICE" \
   $([[ $DEVICE == cuda ]] && echo "--batch 16 --steps 200 --warmup 20" || echo "--batch 2 --steps 3 --warmup 1") \
   ${BASELINE:+--baseline "$BASELINE" --baseline-label "${BASELINE_LABEL:-baseline}"} \
   --out-dir "$([[ $DEVICE == cuda ]] && echo "$OUT" || echo "$WORK")" --out-name "train_speed_${TAG,,}"
+
+# The three networks at 192x640 on the torch backend (random-weight checkpoints: latency does not depend on them).
+for NET in edge_s edge_l resnet18; do
+  step "ckpt_$NET" $PY -m edgedepth train model.encoder=$NET model.semantic_backbone=$NET train.steps=1 "data.size=[64,192]" \
+    data.train_length=8 data.test_length=4 train.ckpt_every=0 train.tensorboard=false train.device="$DEVICE" \
+    train.out="$WORK/ckpt_$NET" --overwrite
+  step "torch_$NET" $PY benchmarks/torch_backend_bench.py --checkpoint "$WORK/ckpt_$NET/model.pt" --device "$DEVICE" --size 192x640 \
+    --batches 1 $([[ $DEVICE == cuda ]] && echo "--iterations 300" || echo "--iterations 3 --warmup 1 --accuracy-samples 2") \
+    --out "$([[ $DEVICE == cuda ]] && echo "$OUT/torch_backend_${NET}_${TAG,,}" || echo "$WORK/torch_backend_$NET")"
+done
+
+if [[ ${ABLATION:-0} == 1 ]]; then
+  step ablation env DEVICE="$DEVICE" OUT="$OUT" TAG="${TAG,,}" PY="$PY" benchmarks/gpu_ablation.sh
+fi
 
 # One report: the GPU, every step's status and time, the demo's numbers and both benchmarks.
 REPORT=$OUT/gpu_smoke_$TAG
