@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -194,7 +196,8 @@ def main(argv: list[str] | None = None) -> dict:
         spec = runner.input_spec
         video = args.video or synthetic_video(Path(tmp) / "clip.mp4", frames=args.frames,
                                               size=(spec.height, spec.width))
-        result = {"device": describe_device(), "model": args.model.name, "backend": runner.backend,
+        command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/infer_bench.py", *(argv if argv is not None else sys.argv[1:])])
+        result = {"command": command, "device": describe_device(), "model": args.model.name, "backend": runner.backend,
                   "precision": runner.precision, "input_size": [spec.height, spec.width]}
         if args.only == "all":
             result |= file_fps(runner, video, frames=args.frames, rounds=args.rounds, tmp=tmp)
@@ -203,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
         result["live"] = live_latency(runner, video, engine_fps=engine_fps, speedup=args.live_speedup,
                                       frames=args.live_frames, queue_size=args.queue_size, out=Path(tmp) / "live")
     write_json(args.out.with_suffix(".json"), result)
-    lines = [f"Device: {device_line(result['device'])}", ""]
+    lines = [f"Device: {device_line(result['device'])}", "", f"Command: `{result['command']}`", ""]
     lines += _file_table(result) if args.only == "all" else [
         f"Model {result['model']} ({runner.backend}/{runner.precision}, {spec.height}x{spec.width}), "
         f"engine alone {engine_fps:.2f} FPS.", ""]
