@@ -65,8 +65,14 @@ def ablation(args, net: str, budget: str, warm: int, steps: int, runs_dir: str) 
     argv = ["--warm-start", str(warm), "--steps", str(steps), "--seeds", *map(str, args.seeds), "--variants", *VARIANTS,
             "--jobs", str(args.jobs), "--threads", str(args.threads), "--runs-dir", runs_dir, "--out", str(out),
             "--name", name, "--test-length", "48", *NETS[net]]
+    done = out / f"{name}.json"
+    if done.is_file() and not (out / f"{name}.partial.json").is_file():  # finished before: keep it if the budget is this one
+        saved = json.loads(done.read_text())
+        meta = saved["meta"]
+        if (meta["warm_start"], meta["steps"], meta["seeds"], meta["overrides"]) == (warm, steps, args.seeds, NETS[net]):
+            return saved
     da_ablation.main(argv)
-    return json.loads((out / f"{name}.json").read_text())
+    return json.loads(done.read_text())
 
 
 def _steps(n: float) -> int:
@@ -83,6 +89,11 @@ def _reused(path: str, args) -> dict | None:
 
 
 def _timed_steps(net: str, steps: int, threads: int, out: str) -> float:
+    done = Path(out) / "summary.json"
+    if done.is_file():  # a resumed run keeps the step times its budgets were derived from
+        summary = json.loads(done.read_text())
+        if summary.get("steps") == steps:
+            return summary["seconds"] / steps
     summary = da_ablation._train(da_ablation.base_overrides(_timing_args(), 0) + da_ablation.VARIANTS["full_curriculum"]
                                  + NETS[net] + [f"train.steps={steps}", f"train.out={out}", "train.eval_every=0"], threads)
     return summary["seconds"] / steps
