@@ -55,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--int8-images", type=int, default=48, help="held-out target images for FP32 vs INT8")
     p.add_argument("--timing-steps", type=int, default=40, help="full-method steps per network and round of the time-per-step measurement")
     p.add_argument("--timing-rounds", type=int, default=3)
+    p.add_argument("--from-json", type=Path, metavar="FILE", help="write the report again from a finished run's JSON, training nothing")
     return p.parse_args(argv)
 
 
@@ -167,6 +168,8 @@ def net_row(saved: dict) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        return write_report(json.loads(args.from_json.read_text()), args.out)
     reuse = dict(item.split("=", 1) for item in args.reuse)
     equal_steps = {}
     for net in args.nets:
@@ -186,15 +189,21 @@ def main(argv=None) -> int:
               "equal_time": {n: net_row(s) for n, s in equal_time.items()},
               "int8": {f"{n} at equal {b}": int8_accuracy(saved["meta"]["runs_dir"], args.seeds, args.int8_images)
                        for b, group in (("steps", equal_steps), ("time", equal_time)) for n, saved in group.items() if n != BASELINE},
-              "machine": equal_steps[BASELINE]["meta"]["machine"], "command": "python benchmarks/edge_accuracy.py "
+              "machine": equal_steps[BASELINE]["meta"]["machine"], "parallel": f"{args.jobs} processes × {args.threads} threads",
+              "versions": {k: equal_steps[BASELINE]["meta"].get(k) for k in ("torch", "edgedepth")}, "command": "python benchmarks/edge_accuracy.py "
               + " ".join(sys.argv[1:] if argv is None else argv)}
-    result["goals"] = goals(result)
+    return write_report(result, args.out)
+
+
+def write_report(result: dict, out: Path) -> int:
+    """OUT.json, OUT.md and OUT.png from a result (the goals judged again)."""
     from edgedepth.utils.io import atomic_write_text, write_json
 
-    write_json(args.out.with_suffix(".json"), result)
-    atomic_write_text(args.out.with_suffix(".md"), markdown(result, args.out.name + ".png"))
-    plot(result, args.out.with_suffix(".png"))
-    print(args.out.with_suffix(".md").read_text())
+    result["goals"] = goals(result)
+    write_json(out.with_suffix(".json"), result)
+    atomic_write_text(out.with_suffix(".md"), markdown(result, out.name + ".png"))
+    plot(result, out.with_suffix(".png"))
+    print(out.with_suffix(".md").read_text())
     return 0
 
 
@@ -203,13 +212,20 @@ def goals(r: dict) -> dict:
     steps, time_ = r["equal_steps"], r["equal_time"]
     if "edge_l" in steps:
         rel = steps["edge_l"]["abs_rel"][0] / steps[BASELINE]["abs_rel"][0] - 1
-        out["edge_l within 5% of resnet18 at equal steps"] = {"value": rel, "met": rel <= GOAL_EQUAL_STEPS}
+        out["edge_l within 5% of resnet18 at equal steps"] = {"value": rel, "met": rel <= GOAL_EQUAL_STEPS,
+                                                               "per_seed": _paired(steps["edge_l"], steps[BASELINE])}
         rel_t = time_["edge_l"]["abs_rel"][0] / time_[BASELINE]["abs_rel"][0] - 1
-        out["edge_l better than resnet18 at equal time"] = {"value": rel_t, "met": rel_t < 0}
+        out["edge_l better than resnet18 at equal time"] = {"value": rel_t, "met": rel_t < 0,
+                                                             "per_seed": _paired(time_["edge_l"], time_[BASELINE])}
     for name, rows in r["int8"].items():
         worst = max(abs(x["int8_vs_fp32"]) for x in rows)
         out[f"{name}: INT8 within 1% of FP32 (worst seed)"] = {"value": worst, "met": worst <= GOAL_INT8}
     return out
+
+
+def _paired(row: dict, base: dict) -> dict:
+    """Seed -> relative AbsRel difference to the baseline on the same seed (same data and initialisation seed)."""
+    return {str(k): v / base["per_seed"][k] - 1 for k, v in sorted(row["per_seed"].items()) if k in base["per_seed"]}
 
 
 def markdown(r: dict, plot_name: str) -> str:
@@ -237,8 +253,11 @@ def markdown(r: dict, plot_name: str) -> str:
     for name, rows in r["int8"].items():
         lines += [f"| {name} | {x['seed']} | {x['fp32_abs_rel']:.4f} | {x['int8_abs_rel']:.4f} | {x['int8_vs_fp32']:+.2%} |" for x in rows]
     lines += ["", "## Goals (generated)", ""]
-    lines += [f"- {name}: {g['value']:+.1%} — {'met' if g['met'] else 'NOT met'}" for name, g in r["goals"].items()]
-    return "\n".join(lines + ["", f"![target AbsRel against training time]({plot_name})", "", f"Machine: {r['machine']}.", "",
+    lines += [f"- {name}: {g['value']:+.1%} — {'met' if g['met'] else 'NOT met'}"
+              + (" (per seed, paired: " + ", ".join(f"seed {k} {v:+.1%}" for k, v in g["per_seed"].items()) + ")"
+                 if g.get("per_seed") else "") for name, g in r["goals"].items()]
+    return "\n".join(lines + ["", f"![target AbsRel against training time]({plot_name})", "", f"Machine: {r['machine']}; {r.get('parallel', '')}; "
+                              + ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).items()) + ".", "",
                               f"Command: `{r['command']}`", ""])
 
 

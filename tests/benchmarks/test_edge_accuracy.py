@@ -65,7 +65,7 @@ def test_step_times_are_read_back_only_for_the_same_step_count(edge_accuracy, tm
 
 
 def _row(abs_rel):
-    return {"steps": 500, "seconds_per_step": 1.0, "abs_rel": (abs_rel, 0.01), "gap_closed": (0.9, 0.01),
+    return {"steps": 500, "seconds_per_step": 1.0, "abs_rel": (abs_rel, 0.01), "per_seed": {"0": abs_rel, "1": abs_rel * 1.01}, "gap_closed": (0.9, 0.01),
             "bins": {"0-10": (0.1, 0.0)}, "boundary_abs_rel": (0.2, 0.0), "source_only": (0.4, 0.0), "oracle": (0.15, 0.0)}
 
 
@@ -78,9 +78,12 @@ def test_goals_and_report(edge_accuracy):
                                             {"seed": 1, "fp32_abs_rel": 0.2, "int8_abs_rel": 0.2010, "int8_vs_fp32": 0.005}]},
          "machine": "test CPU", "command": "python benchmarks/edge_accuracy.py"}
     goals = edge_accuracy.goals(r)
-    assert goals["edge_l within 5% of resnet18 at equal steps"] == {"value": pytest.approx(0.03), "met": True}
+    steps = goals["edge_l within 5% of resnet18 at equal steps"]
+    assert (steps["value"], steps["met"]) == (pytest.approx(0.03), True)
+    assert steps["per_seed"] == {"0": pytest.approx(0.03), "1": pytest.approx(0.03)}
     assert goals["edge_l better than resnet18 at equal time"]["met"] is True
     assert goals["edge_l at equal steps: INT8 within 1% of FP32 (worst seed)"] == {"value": pytest.approx(0.012), "met": False}
     r["goals"] = goals
     md = edge_accuracy.markdown(r, "x.png")
     assert "INT8 within 1% of FP32 (worst seed): +1.2% — NOT met" in md and "| edge_l | 500 |" in md
+    assert "(per seed, paired: seed 0 -5.0%, seed 1 -5.0%)" in md
