@@ -12,6 +12,8 @@ METRICS = ("abs_rel", "sq_rel", "rmse", "a1")
 GOAL_FULL, GOAL_SEMANTIC = 0.80, 0.05  # gap closed by full_curriculum; adversarial_semantic - adversarial
 GOAL_NEAR_VS_ORACLE = 0.10  # the 0-10 m bin of full_curriculum within 10 % of the oracle's
 FLAT = 0.03  # a curve "flattens" where doubling the steps changes target AbsRel by less than 3 %
+NEAR_BIN = "0-10"  # the distance bin (metres) the near-range goals and curves look at
+SEED_SPREAD = 0.02  # seed std of target AbsRel above which the report lists every seed's curve
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -204,18 +206,46 @@ def curve_table(curves: list[dict]) -> dict:
     return out
 
 
-def curve_analysis(table: dict) -> list[str]:
+def _trend(points: dict) -> str:
+    """Where a curve of mean target AbsRel flattens, improves or gets worse (FLAT: relative change per interval)."""
+    steps = sorted(points)
+    means = [points[s]["abs_rel"][0] for s in steps]
+    changes = [1 - b / a for a, b in zip(means, means[1:])]  # > 0: AbsRel fell (better)
+    if changes[-1] >= FLAT:
+        return f"still improving at {steps[-1]} steps ({changes[-1]:.1%} lower over the last interval)."
+    if changes[-1] <= -FLAT:
+        best = min(range(len(steps)), key=means.__getitem__)
+        return (f"getting worse: best at {steps[best]} steps ({means[best]:.3f}), {-changes[-1]:.1%} higher over "
+                "the last interval.")
+    flat_from = steps[min(j for j in range(len(changes)) if all(abs(c) < FLAT for c in changes[j:]))]
+    return f"flattens by {flat_from} steps (every later interval within {FLAT:.0%})."
+
+
+def curve_bin_table(curves: list[dict], name: str) -> dict:
+    """variant -> step -> (mean, std) of one distance bin's AbsRel over the seeds (empty where runs lack it)."""
+    out: dict[str, dict] = {}
+    for c in curves:
+        for p in c["curve"]:
+            if name in p.get("bins", {}):
+                out.setdefault(c["variant"], {}).setdefault(p["step"], []).append(p["bins"][name])
+    return {v: {s: mean_std(vals) for s, vals in sorted(steps.items())} for v, steps in out.items()}
+
+
+def curve_analysis(table: dict, curves: list[dict] | None = None) -> list[str]:
     lines = ["## What the curves say (generated)", ""]
     for variant, points in table.items():
         steps = sorted(points)
         if len(steps) < 2:
             continue
-        changes = [1 - points[b]["abs_rel"][0] / points[a]["abs_rel"][0] for a, b in zip(steps, steps[1:])]
-        flat = next((b for (a, b), c in zip(zip(steps, steps[1:]), changes) if abs(c) < FLAT), None)
         lines.append(f"- {variant}: target AbsRel " + " → ".join(f"{points[s]['abs_rel'][0]:.3f}" for s in steps)
-                     + f" at {', '.join(map(str, steps))} steps; "
-                     + (f"flattens by {flat} steps (< {FLAT:.0%} from the previous point)." if flat else
-                        f"still improving at {steps[-1]} steps ({changes[-1]:+.1%} over the last interval)."))
+                     + f" at {', '.join(map(str, steps))} steps; " + _trend(points))
+    for variant, points in table.items():  # seeds that disagree: the mean hides which way each went
+        last = max(points)
+        if curves and points[last]["abs_rel"][1] > SEED_SPREAD:
+            per_seed = {c["seed"]: [p["abs_rel"] for p in sorted(c["curve"], key=lambda p: p["step"])]
+                        for c in curves if c["variant"] == variant}
+            lines.append(f"- {variant}: the seeds disagree (std {points[last]['abs_rel'][1]:.3f} at {last} steps): "
+                         + "; ".join(f"seed {k} " + " → ".join(f"{v:.3f}" for v in vals) for k, vals in per_seed.items()) + ".")
     order = [sorted((v for v in table if s in table[v]), key=lambda v: table[v][s]["abs_rel"][0])
              for s in sorted({s for p in table.values() for s in p})]
     same = all(o == order[-1] for o in order)
@@ -240,9 +270,17 @@ def curve_markdown(curves: list[dict], meta: dict) -> str:
             g = p and p["gap_closed"]
             cells.append("–" if not p else f"{p['abs_rel'][0]:.4f} ± {p['abs_rel'][1]:.4f} / " + (f"{g[0]:.1%}" if g else "–"))
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    lines += ["", f"![learning curves]({meta['name']}.png)", ""] + curve_analysis(table)
+    near = curve_bin_table(curves, NEAR_BIN)
+    if near:
+        lines += ["", f"AbsRel in the {NEAR_BIN} m bin (mean ± std of the seeds):", "",
+                  "| variant | " + " | ".join(f"{s} steps" for s in steps) + " |", "|---|" + "---|" * len(steps)]
+        lines += [f"| {v} | " + " | ".join(f"{near[v][s][0]:.4f} ± {near[v][s][1]:.4f}" if s in near[v] else "–" for s in steps)
+                  + " |" for v in near]
+    lines += ["", f"![learning curves]({meta['name']}.png)", ""] + curve_analysis(table, curves)
     lines += [f"Machine: {meta['machine']}; {meta['jobs']} processes × {meta['threads']} threads; torch {meta['torch']}, "
               f"edgedepth {meta['edgedepth']}; {meta['hours']:.1f} h.", "", f"Command: `{meta['command']}`", ""]
+    if meta.get("note"):
+        lines += [meta["note"], ""]
     return "\n".join(lines)
 
 
@@ -254,13 +292,14 @@ def curve_plot(curves: list[dict], path: Path) -> None:
 
     table = curve_table(curves)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for variant, points in table.items():
+    for i, (variant, points) in enumerate(table.items()):
         steps = sorted(points)
+        color = f"C{i}"  # one colour per variant in both panels
         left.errorbar(steps, [points[s]["abs_rel"][0] for s in steps], yerr=[points[s]["abs_rel"][1] for s in steps],
-                      marker="o", capsize=3, label=variant)
+                      marker="o", capsize=3, label=variant, color=color)
         gaps = [(s, points[s]["gap_closed"]) for s in steps if points[s]["gap_closed"] and variant not in ("source_only", "oracle")]
         if gaps:
-            right.plot([s for s, _ in gaps], [g[0] * 100 for _, g in gaps], marker="o", label=variant)
+            right.plot([s for s, _ in gaps], [g[0] * 100 for _, g in gaps], marker="o", label=variant, color=color)
     for ax, label in ((left, "target AbsRel"), (right, "gap closed (%)")):
         ax.set_xscale("log")
         ax.set_xlabel("training steps")

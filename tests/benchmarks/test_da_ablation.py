@@ -54,11 +54,12 @@ def test_report_is_generated_from_the_runs(tmp_path):
 def test_learning_curve_report_says_where_curves_flatten(tmp_path):
     def curve(variant, seed, values):
         return {"variant": variant, "seed": seed, "seconds": 1.0, "curve": [
-            {"step": s, "train_seconds": s / 10, "abs_rel": v + 0.001 * seed, "bins": {}, "boundary_abs_rel": v}
-            for s, v in zip((250, 500, 1000, 2000), values)]}
+            {"step": s, "train_seconds": s / 10, "abs_rel": v + 0.001 * seed, "bins": {"0-10": (v + 0.001 * seed) / 2},
+             "boundary_abs_rel": v} for s, v in zip((250, 500, 1000, 2000), values)]}
     runs = [curve("source_only", s, (0.40, 0.40, 0.40, 0.40)) for s in (0, 1)] + \
            [curve("full_curriculum", s, (0.30, 0.25, 0.20, 0.199)) for s in (0, 1)] + \
-           [curve("oracle", s, (0.20, 0.15, 0.10, 0.08)) for s in (0, 1)]
+           [curve("oracle", s, (0.20, 0.15, 0.10, 0.08)) for s in (0, 1)] + \
+           [curve("adversarial_semantic", 0, (0.30, 0.25, 0.25, 0.25)), curve("adversarial_semantic", 1, (0.299, 0.249, 0.309, 0.449))]
     meta = {"name": "curve", "seeds": [0, 1], "curve": [250, 500, 1000, 2000], "size": [64, 192], "batch_size": 4, "jobs": 1,
             "threads": 1, "hours": 0.0, "machine": "test", "torch": "x", "edgedepth": "x", "command": "python da_ablation.py --curve"}
     saved = tmp_path / "in.json"
@@ -66,7 +67,11 @@ def test_learning_curve_report_says_where_curves_flatten(tmp_path):
     subprocess.run([sys.executable, str(SCRIPT), "--from-json", str(saved), "--out", str(tmp_path)], check=True,
                    capture_output=True, text=True)
     report = (tmp_path / "curve.md").read_text()
-    assert "full_curriculum: target AbsRel 0.300 → 0.251 → 0.201 → 0.200" in report and "flattens by 2000 steps" in report
+    assert "full_curriculum: target AbsRel 0.300 → 0.251 → 0.201 → 0.200" in report and "flattens by 1000 steps" in report
     assert "oracle: target AbsRel" in report and "still improving at 2000 steps" in report
+    assert "adversarial_semantic: target AbsRel 0.300 → 0.250 → 0.280 → 0.350" in report
+    assert "getting worse: best at 500 steps (0.250)" in report
+    assert "adversarial_semantic: the seeds disagree" in report and "seed 1 0.300 → 0.250 → 0.310 → 0.450" in report
+    assert "AbsRel in the 0-10 m bin" in report and "| oracle | 0.1003 ± 0.0004 |" in report
     assert "| full_curriculum | 0.3005 ± 0.0007 / 50.0%" in report  # (0.4 - 0.3) / (0.4 - 0.2) at 250 steps
     assert (tmp_path / "curve.png").is_file()
