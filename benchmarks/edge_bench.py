@@ -29,7 +29,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from openvino_bench import default_out, machine_info, open_predictors, timed_rounds  # noqa: E402  (benchmarks/ is the script's folder)
+from openvino_bench import default_out, machine_info, open_predictors, openvino_layers, timed_rounds  # noqa: E402  (benchmarks/ is the script's folder)
 
 GOAL_VS_R18_FP32, GOAL_VS_R18_BEST, GOAL_OV_INT8 = 8.0, 3.0, 4.0
 BASELINE_NET, SMALL_NET = "resnet18", "edge_s"
@@ -82,26 +82,6 @@ def export_pair(net, name: str, size, work: Path, calib: np.ndarray) -> tuple[Pa
     export_onnx(net, fp32, size=size, batch=1)
     quantize_int8(fp32, int8, calibration_images=calib, method="minmax")
     return fp32, int8, dict(collections.Counter(n.op_type for n in onnx.load(fp32).graph.node))
-
-
-def openvino_profile(onnx_path: Path, threads: int, runs: int) -> dict:
-    """OpenVINO INT8 per-layer time (ms per run) by layer type and kernel, and the layers on reference kernels."""
-    from edgedepth.backends.openvino.runner import compile_config, core
-
-    compiled = core().compile_model(str(onnx_path), "CPU", {**compile_config("f32", threads), "PERF_COUNT": True})
-    request = compiled.create_infer_request()
-    image = np.zeros([d.get_length() for d in compiled.input(0).get_partial_shape()], np.float32)
-    totals: dict[str, float] = collections.defaultdict(float)
-    reference: set[str] = set()
-    for _ in range(max(runs, 1)):
-        request.infer({0: image})
-        for layer in request.profiling_info:
-            totals[f"{layer.node_type} ({layer.exec_type})"] += layer.real_time.total_seconds() * 1000.0 / max(runs, 1)
-            if "ref" in layer.exec_type.lower() and layer.node_type not in ("Parameter", "Result", "Constant"):
-                reference.add(f"{layer.node_type} ({layer.exec_type})")
-    top = dict(sorted(totals.items(), key=lambda kv: -kv[1])[:6])
-    return {"ms_by_layer": {k: round(v, 3) for k, v in top.items()}, "total_ms": round(sum(totals.values()), 3),
-            "reference_kernel_layers": sorted(reference)}
 
 
 def summarise(times: dict, nets: list[str]) -> dict:
@@ -160,7 +140,7 @@ def main(argv=None) -> int:
             (Path(tmp) / name).mkdir()
             engines, _ = open_predictors(fp32, int8, Path(tmp) / name, args.threads)
             predictors.update({f"{name} / {engine}": p for engine, p in engines.items()})
-            profiles[name] = openvino_profile(int8, args.threads, args.profile_runs)
+            profiles[name] = openvino_layers(int8, args.threads, args.profile_runs, top=6, digits=3)
         info = machine_info(args.threads)
         times, info["other_processes_cores_during_rounds"] = timed_rounds(predictors, calib[:1], rounds=args.rounds, warmup=args.warmup)
     info["load_average_at_end"] = list(os.getloadavg())

@@ -127,24 +127,28 @@ def timed_rounds(predictors: dict, image: np.ndarray, *, rounds: int, warmup: in
     return times, other
 
 
-def openvino_layers(onnx_path: Path, threads: int, runs: int) -> dict:
-    """Where OpenVINO's time goes: ms per run by layer type and kernel (PERF_COUNT), INT8 convs counted."""
+def openvino_layers(onnx_path: Path, threads: int, runs: int, *, top: int = 8, digits: int = 2) -> dict:
+    """Where OpenVINO's time goes: ms per run by layer type and kernel (PERF_COUNT) for the ``top`` costliest,
+    INT8 convs counted, and the layers that run reference (``ref``) kernels."""
     from edgedepth.backends.openvino.runner import compile_config, core
 
     compiled = core().compile_model(str(onnx_path), "CPU", {**compile_config("f32", threads), "PERF_COUNT": True})
     request = compiled.create_infer_request()
     image = np.zeros([d.get_length() if d.is_static else 1 for d in compiled.input(0).get_partial_shape()], np.float32)
     totals: dict[str, float] = {}
+    reference: set[str] = set()
     for _ in range(max(runs, 1)):
         request.infer({0: image})
         for layer in request.profiling_info:
             key = f"{layer.node_type} ({layer.exec_type})"
             totals[key] = totals.get(key, 0.0) + layer.real_time.total_seconds() * 1000.0 / max(runs, 1)
+            if "ref" in layer.exec_type.lower() and layer.node_type not in ("Parameter", "Result", "Constant"):
+                reference.add(key)
     convs = [n.get_rt_info()["runtimePrecision"].astype(str) for n in compiled.get_runtime_model().get_ordered_ops()
              if n.get_rt_info()["layerType"].astype(str) == "Convolution"]
-    top = dict(sorted(totals.items(), key=lambda kv: -kv[1])[:8])
-    return {"ms_by_layer": {k: round(v, 2) for k, v in top.items()}, "total_ms": round(sum(totals.values()), 2),
-            "convolutions": {p: convs.count(p) for p in sorted(set(convs))}}
+    costliest = dict(sorted(totals.items(), key=lambda kv: -kv[1])[:top])
+    return {"ms_by_layer": {k: round(v, digits) for k, v in costliest.items()}, "total_ms": round(sum(totals.values()), digits),
+            "convolutions": {p: convs.count(p) for p in sorted(set(convs))}, "reference_kernel_layers": sorted(reference)}
 
 
 def score(predictors: dict, times: dict, images: np.ndarray, gt: np.ndarray, max_depth: float) -> list[dict]:
