@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 NEAR = 10.0
 CLASSES = {"road": [0], "sidewalk": [1], "building": [2], "pole": [5], "vegetation/terrain": [8, 9], "car": [13]}
@@ -66,8 +65,7 @@ def gradient_direction(b: dict) -> dict:
     objects = (b["depth"] > 0) & (b["depth"] < NEAR) & torch.isin(b["semantics"], torch.tensor(OBJECTS))
     views, poses = b["view"][:, None], b["T"][:, None]
     losses = {"full resolution": lambda d: cycle_loss(b["image"], views, poses, d, b["K"]),
-              "pyramid, 3 levels": lambda d: pyramid_cycle_loss(
-                  b["image"], views, poses, [d, F.avg_pool2d(d, 2), F.avg_pool2d(d, 4)], b["K"])}
+              "pyramid, 3 levels": lambda d: pyramid_cycle_loss(b["image"], views, poses, d, b["K"], scales=3)}
     out = {}
     for s in PERTURB:
         out[str(s)] = {}

@@ -61,25 +61,27 @@ def pyramid_cycle_loss(
     target: torch.Tensor,
     views_image: torch.Tensor,
     views_T: torch.Tensor,
-    depths: list[torch.Tensor],
+    depth: torch.Tensor,
     K: torch.Tensor,
+    *,
+    scales: int = 3,
     **options,
 ) -> torch.Tensor:
-    """The mean of :func:`cycle_loss` over an image pyramid: level s compares the images area-downsampled
-    to the size of ``depths[s]`` (a depth map [B,1,H/2^s,W/2^s]) with K scaled to it.
+    """The mean of :func:`cycle_loss` over a ``scales``-level image pyramid of the full-resolution ``depth``
+    [B,1,H,W]: level s compares the images and the depth area-downsampled by 2^s, with K scaled to them
+    (``scales=1`` is :func:`cycle_loss` itself). Every level is the evaluated map itself, averaged, so the coarse
+    levels correct the map that is exported.
 
     At 1/2^s a disparity error of d pixels is d/2^s pixels, inside the +-1 pixel reach of bilinear sampling,
     and averaging lowers the sensor noise: coarse levels correct errors the full-resolution error cannot see.
     """
-    levels = []
-    for depth in depths:
-        factor = target.shape[-1] // depth.shape[-1]
-        if factor == 1:
-            levels.append(cycle_loss(target, views_image, views_T, depth, K, **options))
-            continue
-        b, v = views_image.shape[:2]
+    levels = [cycle_loss(target, views_image, views_T, depth, K, **options)]
+    b, v = views_image.shape[:2]
+    for s in range(1, scales):
+        factor = 2 ** s
         small_views = F.avg_pool2d(views_image.flatten(0, 1), factor).unflatten(0, (b, v))
-        levels.append(cycle_loss(F.avg_pool2d(target, factor), small_views, views_T, depth, scaled_intrinsics(K, factor), **options))
+        levels.append(cycle_loss(F.avg_pool2d(target, factor), small_views, views_T, F.avg_pool2d(depth, factor),
+                                 scaled_intrinsics(K, factor), **options))
     return sum(levels) / len(levels)
 
 

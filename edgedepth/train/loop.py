@@ -149,11 +149,10 @@ class Trainer:
         if w.cycle > 0:
             # every level compares the full-resolution depth, area-averaged: the coarse levels correct the map
             # that is evaluated and exported (with the decoder's own coarse heads instead: AbsRel 0.248 vs 0.231)
-            pyramid = [depths[0]] + [nnf.avg_pool2d(depths[0], 2 ** s) for s in range(1, w.cycle_scales)]
-            photometric = dict(kernel=w.kernel, automask=w.automask)
-            cycle = pyramid_cycle_loss(tgt["image"], tgt["views_image"], tgt["views_T"], [d[n:] for d in pyramid], tgt["K"], **photometric)
+            photometric = dict(scales=w.cycle_scales, kernel=w.kernel, automask=w.automask)
+            cycle = pyramid_cycle_loss(tgt["image"], tgt["views_image"], tgt["views_T"], depths[0][n:], tgt["K"], **photometric)
             if w.cycle_source:
-                cycle = 0.5 * (cycle + pyramid_cycle_loss(src["image"], src["views_image"], src["views_T"], [d[:n] for d in pyramid],
+                cycle = 0.5 * (cycle + pyramid_cycle_loss(src["image"], src["views_image"], src["views_T"], depths[0][:n],
                                                           src["K"], **photometric))
             losses["cycle"] = cycle
         if w.smooth > 0:

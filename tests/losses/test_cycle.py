@@ -110,3 +110,30 @@ def test_no_views_is_a_clear_error():
     target, right, T, K, depth = _scene()
     with pytest.raises(DataError, match="neighbour view"):
         cycle_loss(target, right.unsqueeze(1)[:, :0], T.unsqueeze(1)[:, :0], depth, K)
+
+
+def test_pyramid_of_one_level_is_the_cycle_loss_and_levels_are_averaged():
+    import torch.nn.functional as F
+
+    from edgedepth.losses import pyramid_cycle_loss
+    from edgedepth.losses.cycle import scaled_intrinsics
+
+    target, right, T, K, depth = _scene(_smooth_texture())
+    views, poses, depth = right.unsqueeze(1), T.unsqueeze(1), 1.3 * depth
+    full = cycle_loss(target, views, poses, depth, K, kernel="reference")
+    assert torch.equal(pyramid_cycle_loss(target, views, poses, depth, K, scales=1, kernel="reference"), full)
+    half = cycle_loss(F.avg_pool2d(target, 2), F.avg_pool2d(right, 2).unsqueeze(1), poses, F.avg_pool2d(depth, 2),
+                      scaled_intrinsics(K, 2), kernel="reference")
+    assert torch.allclose(pyramid_cycle_loss(target, views, poses, depth, K, scales=2, kernel="reference"), (full + half) / 2)
+
+
+def test_scaled_intrinsics_put_pixel_centres_where_area_downsampling_does():
+    from edgedepth.losses.cycle import scaled_intrinsics
+
+    K = torch.tensor([[[100.0, 0.0, 31.5], [0.0, 90.0, 15.5], [0.0, 0.0, 1.0]]])
+    point = torch.tensor([0.3, -0.2, 2.0])
+    for factor in (2, 4):
+        full = K[0] @ point
+        small = scaled_intrinsics(K, factor)[0] @ point
+        # output pixel i averages input pixels factor*i .. factor*i + factor - 1, so its centre is at input x = factor*i + (factor-1)/2
+        assert torch.allclose(small[:2] / small[2], (full[:2] / full[2] - (factor - 1) / 2) / factor)
