@@ -18,7 +18,7 @@ from edgedepth.train.data import check_labelled_source
 TINY = [
     "model.encoder=resnet18", "model.semantic_backbone=resnet18", "model.disc_channels=8",
     "data.size=[64,128]", "data.train_length=8", "data.test_length=2", "data.batch_size=2",
-    "train.tensorboard=false", "train.progress=false", "train.log_every=1", "train.ckpt_every=2",
+    "train.tensorboard=false", "train.progress=false", "train.keep_last=1", "train.log_every=1", "train.ckpt_every=2",
     "curriculum.enabled=true", "curriculum.stages=2",
 ]
 

@@ -24,7 +24,7 @@ TINY = [
     "model.encoder=resnet18", "model.semantic_backbone=resnet18", "model.shared_backbone=true",
     "model.disc_channels=8", "model.semantic_channels=16",
     "data.size=[64,96]", "data.train_length=4", "data.test_length=2", "data.batch_size=2", "data.color_jitter=0.2",
-    "train.tensorboard=false", "train.progress=false", "train.device=cuda", "train.steps=1", "train.ckpt_every=0",
+    "train.tensorboard=false", "train.progress=false", "train.keep_last=1", "train.device=cuda", "train.steps=1", "train.ckpt_every=0",
 ]
 
 
