@@ -96,7 +96,8 @@ def load_depth_net(path: str | Path, map_location: str | torch.device = "cpu"):
     state = load_checkpoint(path, map_location)
     try:
         model_cfg = from_dict(state["config"]["model"], ModelConfig)
-        weights = state["models"]["depth"]
+        # the weight average when training kept one (train.ema), else the last step's weights
+        weights = state["models"].get("depth_ema") or state["models"]["depth"]
     except (KeyError, TypeError):
         raise CheckpointError(f"checkpoint '{path}' has no depth network", fix="pass a checkpoint written by `edgedepth train`") from None
     net = build_depth_net_from_config(model_cfg)

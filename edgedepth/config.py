@@ -85,6 +85,9 @@ class LossConfig:
     cycle: float = 10.0
     cycle_source: bool = True
     automask: bool = False  # monodepth2 auto-masking: no cycle loss where the unwarped views match better
+    # with several views (data.views=both): the first (stereo) view decides where it sees the pixel, the temporal
+    # views only fill in the pixels it does not (its blind border); false: the per-pixel minimum over all views
+    view_fallback: bool = False
     # levels of the image pyramid the cycle loss compares (full resolution, 1/2, 1/4): at 1/4 a near object's
     # disparity error of 3 px is within bilinear sampling's reach (1: full resolution only, the paper's loss)
     cycle_scales: int = 3
@@ -119,6 +122,9 @@ class TrainConfig:
     eval_every: int = 0  # 0: only at the end
     ckpt_every: int = 200
     keep_last: int = 3
+    # > 0: evaluate, keep as best and deploy an exponential moving average of D's weights with this decay per step
+    # (edgedepth/train/ema.py); 0: the last step's weights
+    ema: float = 0.0
     amp: bool = True  # used on CUDA only
     device: str = "auto"
     seed: int = 0
@@ -345,6 +351,7 @@ VALUE_RULES = {
     "data.batch_size": _at_least(1),
     "data.train_length": _at_least(1),
     "data.num_workers": _at_least(0, " (unset: chosen for the data)"),
+    "train.ema": lambda v: None if 0.0 <= v < 1.0 else "must be in [0, 1) (0: off; 0.99-0.999: the decay per step)",
     "loss.cycle_scales": lambda v: None if 1 <= v <= 4 else "must be 1 to 4 (the image pyramid's levels, full resolution first)",
 }
 
@@ -368,5 +375,11 @@ def check_values(cfg: Config) -> Config:
             why=f"the encoder halves the resolution 5 times, so the decoder's skip connections only line up at "
             f"multiples of {ENCODER_STRIDE} (export checks the same rule)",
             fix=_size_fix(cfg.data.size),
+        )
+    if cfg.loss.view_fallback and cfg.data.views != "both":
+        raise ConfigError(
+            f"config key 'loss.view_fallback' is true but data.views is {cfg.data.views!r}",
+            why="the fallback lets temporal views fill in the pixels the stereo view does not see; it needs both kinds",
+            fix="set data.views=both, or loss.view_fallback=false",
         )
     return cfg

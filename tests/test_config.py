@@ -89,6 +89,8 @@ def test_the_packaged_demo_config_loads():
     ("data.batch_size=0", ["'data.batch_size' is 0", "at least 1"]),
     ("train.log_every=0", ["'train.log_every' is 0"]),
     ("train.ckpt_every=-1", ["'train.ckpt_every' is -1"]),
+    ("train.ema=1.0", ["'train.ema' is 1.0", "[0, 1)"]),
+    ("loss.view_fallback=true", ["'loss.view_fallback'", "data.views=both"]),
 ])
 def test_unusable_values_are_refused_naming_the_key(override, words):
     with pytest.raises(ConfigError) as err:

@@ -22,6 +22,7 @@ def cycle_loss(
     *,
     kernel: str = "auto",
     automask: bool = False,
+    fallback: bool = False,
 ) -> torch.Tensor:
     """target [B,3,H,W], views_image [B,V,3,H,W], views_T [B,V,4,4] (target -> view camera),
     depth [B,1,H,W] metres, K [B,3,3] -> scalar.
@@ -31,6 +32,11 @@ def cycle_loss(
     against the warped ones: there no depth explains the views better than none (textureless or
     distant surfaces), so the photometric error says nothing about their depth. Zero (with graph)
     when no pixel is valid in any view.
+
+    ``fallback``: the first view (the stereo partner) decides wherever it sees the pixel; the others only fill in
+    the pixels it does not see (its blind border, occlusions), by their per-pixel minimum. A stereo pair barely moves
+    distant pixels, and a temporal view matches them at almost any depth, so the plain minimum over stereo and
+    temporal views lets the temporal views explain the far range away; as fallback they only cover the border.
     """
     if views_image.shape[1] == 0:
         raise DataError(
@@ -41,7 +47,11 @@ def cycle_loss(
     for v in range(views_image.shape[1]):
         err, valid = kernels.photometric_error(target, views_image[:, v], depth, views_T[:, v], K, backend=kernel)
         errors.append(torch.where(valid > 0, err, torch.full_like(err, float("inf"))))
-    best = torch.stack(errors, dim=1).min(dim=1).values  # [B,1,H,W]
+    if fallback and len(errors) > 1:
+        rest = torch.stack(errors[1:], dim=1).min(dim=1).values
+        best = torch.where(torch.isfinite(errors[0]), errors[0], rest)
+    else:
+        best = torch.stack(errors, dim=1).min(dim=1).values  # [B,1,H,W]
     covered = torch.isfinite(best)
     if automask:
         covered = covered & (best < _identity_error(target, views_image, depth, K, kernel))

@@ -30,6 +30,7 @@ from edgedepth.train import distributed as ddp
 from edgedepth.train.augment import augment_batch
 from edgedepth.train.curriculum import CurriculumBatchSampler
 from edgedepth.train.data import batch_to_device, build_train_data, check_labelled_source, make_loader
+from edgedepth.train.ema import WeightAverage
 from edgedepth.train.history import NonFiniteLoss, PendingLosses
 from edgedepth.train.state import CheckpointKeeper, initialise_from, restore_training_state, training_state
 from edgedepth.utils.io import write_json
@@ -75,11 +76,16 @@ class Trainer:
         self.curve: list[dict] = []
         self._clock = {"started": time.perf_counter(), "evaluating": 0.0}
         self.keeper = CheckpointKeeper(self.out, keep_last=cfg.train.keep_last) if self.dist.is_main else None
+        state = None
         if cfg.train.resume:
             state = restore_training_state(self, cfg.train.resume)
             log.info("resumed from %s at step %d", cfg.train.resume, state["step"])
         elif cfg.train.init_from:
             log.info("initialised %s from %s", ", ".join(initialise_from(self, cfg.train.init_from)), cfg.train.init_from)
+        # the average of D's weights that is evaluated and saved for deployment (train.ema > 0)
+        self.ema = WeightAverage(self.depth_net, cfg.train.ema) if cfg.train.ema > 0 else None
+        if self.ema is not None and state is not None and state["models"].get("depth_ema"):
+            self.ema.load_state_dict(state["models"]["depth_ema"], state.get("ema_updates", 0))
 
         # DDP wraps D and S for the generator step; F's own step uses its wrapper, while the
         # generator step calls the bare F so that F's gradients there are neither reduced nor kept.
@@ -149,7 +155,7 @@ class Trainer:
         if w.cycle > 0:
             # every level compares the full-resolution depth, area-averaged: the coarse levels correct the map
             # that is evaluated and exported (with the decoder's own coarse heads instead: AbsRel 0.248 vs 0.231)
-            photometric = dict(scales=w.cycle_scales, kernel=w.kernel, automask=w.automask)
+            photometric = dict(scales=w.cycle_scales, kernel=w.kernel, automask=w.automask, fallback=w.view_fallback)
             cycle = pyramid_cycle_loss(tgt["image"], tgt["views_image"], tgt["views_T"], depths[0][n:], tgt["K"], **photometric)
             if w.cycle_source:
                 cycle = 0.5 * (cycle + pyramid_cycle_loss(src["image"], src["views_image"], src["views_T"], depths[0][:n],
@@ -199,6 +205,8 @@ class Trainer:
             self.sched_f.step()
             record["disc"] = loss_f.detach()
         self.sched_g.step()
+        if self.ema is not None:
+            self.ema.update(self.depth_net)
         return record
 
     # ------------------------------------------------------------------ the loop
@@ -318,7 +326,7 @@ class Trainer:
         from edgedepth.eval import evaluate
         from edgedepth.eval.report import json_ready
 
-        net = self.depth_net.eval()
+        net = self.ema.module if self.ema is not None else self.depth_net.eval()
 
         @torch.no_grad()
         def predict(images):

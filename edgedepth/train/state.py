@@ -22,13 +22,17 @@ def training_state(t: "Trainer") -> dict:
 
     No RNG state is stored: the trainer seeds every step from (seed, step, rank), so a resumed run
     draws the same dropout masks and augmentations as an uninterrupted one."""
+    models = {
+        "depth": t.depth_net.state_dict(),
+        "semantic": t.semantic_net.state_dict() if t.semantic_net is not None else {},
+        "discriminator": t.discriminator.state_dict(),
+    }
+    if t.ema is not None:  # D's weight average (train.ema): what evaluation, export and `edgedepth infer` load
+        models["depth_ema"] = t.ema.state_dict()
     return {
         "config": to_dict(t.cfg),
-        "models": {
-            "depth": t.depth_net.state_dict(),
-            "semantic": t.semantic_net.state_dict() if t.semantic_net is not None else {},
-            "discriminator": t.discriminator.state_dict(),
-        },
+        "models": models,
+        "ema_updates": t.ema.updates if t.ema is not None else 0,
         "optim": {"g": t.opt_g.state_dict(), "f": t.opt_f.state_dict()},
         "sched": {"g": t.sched_g.state_dict(), "f": t.sched_f.state_dict()},
         "scaler": {"g": t.scaler_g.state_dict(), "f": t.scaler_f.state_dict()},
@@ -74,7 +78,8 @@ def initialise_from(t: "Trainer", path: str | Path) -> list[str]:
     state = load_checkpoint(path, map_location=t.device)
     loaded = []
     for name, net in (("depth", t.depth_net), ("semantic", t.semantic_net), ("discriminator", t.discriminator)):
-        weights = (state.get("models") or {}).get(name)
+        models = state.get("models") or {}
+        weights = (models.get("depth_ema") or models.get("depth")) if name == "depth" else models.get(name)
         if net is None or not weights or (name != "depth" and not _same_shapes(net.state_dict(), weights)):
             continue
         load_state_dict_checked(net, weights, what=name, path=path)

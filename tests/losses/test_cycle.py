@@ -58,6 +58,22 @@ def test_invalid_views_are_left_out():
     assert with_away.item() == pytest.approx(alone.item(), rel=1e-6)
 
 
+def test_fallback_lets_the_first_view_decide_where_it_sees_and_the_others_fill_its_blind_border():
+    target, right, T, K, depth = _scene()
+    # A view that matches every pixel at any depth (the target itself, no motion): the per-pixel minimum lets it
+    # explain everything away, as distant pixels in a temporal view do; as fallback it only covers the stereo view's
+    # blind left border (x < SHIFT), where it adds zero error.
+    still = torch.eye(4).expand(B, 4, 4)
+    views, poses = torch.stack([right, target], 1), torch.stack([T, still], 1)
+    stereo_only = [cycle_loss(target, right.unsqueeze(1), T.unsqueeze(1), d, K, kernel="reference") for d in (depth, 2 * depth)]
+    plain = [cycle_loss(target, views, poses, d, K, kernel="reference") for d in (depth, 2 * depth)]
+    fallback = [cycle_loss(target, views, poses, d, K, kernel="reference", fallback=True) for d in (depth, 2 * depth)]
+    assert plain[1].item() < 1e-6  # the wrong depth is not punished
+    assert fallback[1].item() > 10 * fallback[0].item()
+    # at the true depth the stereo view sees W - SHIFT columns; the fallback adds SHIFT columns of zero error
+    assert fallback[0].item() == pytest.approx(stereo_only[0].item() * (W - SHIFT) / W, rel=1e-4)
+
+
 def test_nothing_valid_gives_zero_with_graph():
     target, right, T, K, depth = _scene()
     T[:, 0, 3] = -1000.0

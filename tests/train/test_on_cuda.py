@@ -83,15 +83,18 @@ def test_every_ablation_variant_trains_on_cuda(tmp_path, variant, kernel, reques
 
 @pytest.mark.parametrize("encoder", ["edge_s", "edge_l"])
 def test_the_edge_networks_train_with_the_full_method_on_cuda(tmp_path, encoder, fused_on_cuda):
-    """S on the shared edge encoder, F on its features, the cycle loss, the curriculum, the semantic discriminator."""
+    """S on the shared edge encoder, F on its features, the cycle loss over stereo + temporal views (temporal as
+    fallback), the curriculum, the semantic discriminator, D's weight average."""
     from edgedepth.train import train
 
     cfg = load_config(None, TINY + ABLATION_VARIANTS["full_curriculum"] + [
-        f"model.encoder={encoder}", "model.discriminator=semantic", f"train.out={tmp_path}"])
+        f"model.encoder={encoder}", "model.discriminator=semantic", "data.views=both", "loss.view_fallback=true",
+        "train.ema=0.99", f"train.out={tmp_path}"])
     with fake_cuda():
         summary = train(cfg)
     assert summary["steps"] == 1 and summary["eval"]["metrics"]["abs_rel"] > 0
-    assert load_checkpoint(tmp_path / "model.pt")["config"]["model"]["encoder"] == encoder
+    state = load_checkpoint(tmp_path / "model.pt")
+    assert state["config"]["model"]["encoder"] == encoder and state["models"]["depth_ema"]
 
 
 class DeviceReads(TorchDispatchMode):
