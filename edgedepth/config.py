@@ -123,8 +123,9 @@ class TrainConfig:
     ckpt_every: int = 200
     keep_last: int = 3
     # > 0: evaluate, keep as best and deploy an exponential moving average of D's weights with this decay per step
-    # (edgedepth/train/ema.py); 0: the last step's weights
-    ema: float = 0.0
+    # (edgedepth/train/ema.py); 0: the last step's weights. edge_l, 64x192, 2 seeds, evaluations at steps 500-1000
+    # of a 2,000-step run: mean target AbsRel 0.204 -> 0.196 and 0.222 -> 0.198 (the seed whose near range drifts)
+    ema: float = 0.995
     amp: bool = True  # used on CUDA only
     device: str = "auto"
     seed: int = 0

@@ -3,6 +3,8 @@ import pytest
 import torch
 
 from edgedepth.checkpoint import load_checkpoint, load_depth_net
+from edgedepth.eval import evaluate
+from edgedepth.train.data import dataset_for
 from edgedepth.train.ema import WeightAverage
 from helpers.tiny_train import run_train, tiny_config
 
@@ -37,7 +39,17 @@ def test_training_with_ema_saves_evaluates_and_resumes_the_average(tmp_path):
     assert any(not torch.equal(raw[k], ema[k]) for k in raw if raw[k].is_floating_point())
     net, _ = load_depth_net(tmp_path / "full" / "model.pt")  # export, eval and infer load through this
     assert all(torch.equal(v, ema[k]) for k, v in net.state_dict().items())
-    assert full["eval"]["metrics"]["abs_rel"] == pytest.approx(state["best"]["abs_rel"]) or state["best"]["step"] != 4
+    # the run's own evaluation scored the average, not the last step's weights
+    cfg = tiny_config(tmp_path / "full", "train.steps=4")
+    scores = {}
+    for name, weights in (("ema", ema), ("raw", raw)):
+        net.load_state_dict(weights)
+        with torch.no_grad():
+            result = evaluate(lambda x: net.predict_depth(x), dataset_for(cfg, "target", "test"), progress=False,
+                              max_depth=cfg.model.max_depth)
+        scores[name] = result["metrics"]["abs_rel"]
+    assert full["eval"]["metrics"]["abs_rel"] == pytest.approx(scores["ema"], rel=1e-5)
+    assert scores["raw"] != pytest.approx(scores["ema"], rel=1e-5)
 
     part = tmp_path / "part"
     run_train(tiny_config(part, "train.steps=4", "train.ema=0.5", "train.eval_every=2", "train.max_steps_per_run=2"))

@@ -28,7 +28,7 @@ def test_training_writes_checkpoint_config_history_and_eval(tmp_path):
     ev = json.loads((tmp_path / "eval.json").read_text())
     assert {"abs_rel", "rmse", "a1"} <= set(ev["metrics"])
     state = load_checkpoint(tmp_path / "model.pt")
-    assert state["step"] == 3 and set(state["models"]) == {"depth", "semantic", "discriminator"}
+    assert state["step"] == 3 and set(state["models"]) == {"depth", "semantic", "discriminator", "depth_ema"}
     assert load_config(tmp_path / "config.yaml").train.steps == 3
 
 
