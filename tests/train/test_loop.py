@@ -109,13 +109,13 @@ def test_two_process_ddp_on_cpu(tmp_path):
 
 
 def test_init_from_warm_starts_every_network_the_checkpoint_has(tmp_path):
-    """A source-only run (no S) warm-starts a full run: D's weights carry over, S starts fresh, step 0."""
+    """A source-only run (no S) warm-starts a full run: D's (averaged) weights carry over, S starts fresh, step 0."""
     source_only = run_train(tiny_config(tmp_path / "src", "train.steps=1", "model.semantics=false", "loss.seg=0", "loss.adv=0"))
     ckpt = tmp_path / "src" / "model.pt"
     from edgedepth.train.loop import Trainer
 
     trainer = Trainer(tiny_config(tmp_path / "full", "train.steps=1", f"train.init_from={ckpt}"))
-    expected = load_checkpoint(ckpt)["models"]["depth"]
+    expected = load_checkpoint(ckpt)["models"]["depth_ema"]  # D's weight average: the warm start's deployable D
     assert trainer.step == 0 and source_only["steps"] == 1
     for name, value in trainer.depth_net.state_dict().items():
         assert torch.equal(value, expected[name]), name
