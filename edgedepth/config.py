@@ -86,7 +86,9 @@ class LossConfig:
     cycle_source: bool = True
     automask: bool = False  # monodepth2 auto-masking: no cycle loss where the unwarped views match better
     # with several views (data.views=both): the first (stereo) view decides where it sees the pixel, the temporal
-    # views only fill in the pixels it does not (its blind border); false: the per-pixel minimum over all views
+    # views only fill in the pixels it does not (its blind border); false: the per-pixel minimum over all views.
+    # With train.ema, edge_l, 3 seeds (da_drift.md): target AbsRel a further -1 %, -5 %, -2 %; the plain minimum
+    # over stereo + temporal views lost the far range (40-80 m 0.606 vs 0.376, da_recipe_near.md)
     view_fallback: bool = False
     # levels of the image pyramid the cycle loss compares (full resolution, 1/2, 1/4): at 1/4 a near object's
     # disparity error of 3 px is within bilinear sampling's reach (1: full resolution only, the paper's loss)
@@ -123,8 +125,8 @@ class TrainConfig:
     ckpt_every: int = 200
     keep_last: int = 3
     # > 0: evaluate, keep as best and deploy an exponential moving average of D's weights with this decay per step
-    # (edgedepth/train/ema.py); 0: the last step's weights. edge_l, 64x192, 2 seeds, evaluations at steps 500-1000
-    # of a 2,000-step run: mean target AbsRel 0.204 -> 0.196 and 0.222 -> 0.198 (the seed whose near range drifts)
+    # (edgedepth/train/ema.py); 0: the last step's weights. edge_l, 64x192, 3 seeds, evaluations at steps 500-1000
+    # of a 2,000-step run: target AbsRel -4 %, -11 %, -9 %, 0-10 m -4 %, -12 %, -11 % (benchmarks/results/da_drift.md)
     ema: float = 0.995
     amp: bool = True  # used on CUDA only
     device: str = "auto"

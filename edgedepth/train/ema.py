@@ -35,10 +35,11 @@ class WeightAverage:
     @torch.no_grad()
     def update(self, module: torch.nn.Module) -> None:
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        floats = [(a, b) for a, b in self._pairs(module) if a.is_floating_point()]
-        if floats:
+        pairs = self._pairs(module)
+        floats = [(a, b) for a, b in pairs if a.is_floating_point()]
+        if floats:  # one fused kernel per tensor list instead of one per tensor
             torch._foreach_lerp_([a for a, _ in floats], [b.detach() for _, b in floats], 1.0 - d)
-        for a, b in self._pairs(module):
+        for a, b in pairs:
             if not a.is_floating_point():
                 a.copy_(b)
         self.updates += 1
