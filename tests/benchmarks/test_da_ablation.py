@@ -75,3 +75,20 @@ def test_learning_curve_report_says_where_curves_flatten(tmp_path):
     assert "AbsRel in the 0-10 m bin" in report and "| oracle | 0.1003 ± 0.0004 |" in report
     assert "| full_curriculum | 0.3005 ± 0.0007 / 50.0%" in report  # (0.4 - 0.3) / (0.4 - 0.2) at 250 steps
     assert (tmp_path / "curve.png").is_file()
+
+
+@pytest.mark.skipif(not SCRIPT.is_file(), reason="benchmarks/ is not part of this checkout")
+def test_near_range_verdict_says_when_even_the_oracle_is_worse_than_source_only():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("da_report", SCRIPT.parent / "da_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    bins = lambda near, far: {"0-10": (near, 0.0), "10-20": (far, 0.0)}  # noqa: E731
+    table = {"source_only": {"bins": bins(0.14, 0.45)}, "full_curriculum": {"bins": bins(0.15, 0.16)},
+             "oracle": {"bins": bins(0.16, 0.17)}}
+    lines = report._near_range(table)
+    assert "NOT met: 0-10 m +7.1%" in lines[0]
+    assert "oracle" in lines[1] and "0-10 m +14.3%" in lines[1]
+    table["oracle"]["bins"] = bins(0.13, 0.17)  # the oracle beats source_only near: no such line
+    assert not any("beyond what supervision" in line for line in report._near_range(table))
