@@ -38,6 +38,7 @@ def training_state(t: "Trainer") -> dict:
         "scaler": {"g": t.scaler_g.state_dict(), "f": t.scaler_f.state_dict()},
         "step": t.step,
         "history": t.history,
+        "curve": t.curve,  # every evaluation so far, so a resumed run's summary.json keeps the whole learning curve
         "best": t.best,
     }
 
@@ -58,6 +59,7 @@ def restore_training_state(t: "Trainer", path: str | Path) -> dict:
         t.scaler_f.load_state_dict(state["scaler"]["f"])
         t.step = int(state["step"])
         t.history = list(state.get("history", []))
+        t.curve = list(state.get("curve", []))
         t.best = dict(state.get("best", {}))
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(

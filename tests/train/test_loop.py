@@ -33,13 +33,17 @@ def test_training_writes_checkpoint_config_history_and_eval(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    full = run_train(tiny_config(tmp_path / "full", "train.steps=4"))
+    full = run_train(tiny_config(tmp_path / "full", "train.steps=4", "train.eval_every=1"))
     assert full["steps"] == 4
-    part = run_train(tiny_config(tmp_path / "part", "train.steps=4", "train.max_steps_per_run=2"))
+    part = run_train(tiny_config(tmp_path / "part", "train.steps=4", "train.eval_every=1", "train.max_steps_per_run=2"))
     assert part["steps"] == 2
     ckpt = tmp_path / "part" / "checkpoints" / "step_0000002.pt"
     assert ckpt.is_file()
-    run_train(tiny_config(tmp_path / "part", "train.steps=4", f"train.resume={ckpt}"))
+    resumed = run_train(tiny_config(tmp_path / "part", "train.steps=4", "train.eval_every=1", f"train.resume={ckpt}"))
+    # the learning curve survives the resume: the evaluations before the checkpoint are in the summary too
+    assert [p["step"] for p in resumed["curve"]] == [p["step"] for p in full["curve"]] == [1, 2, 3, 4]
+    for a, b in zip(full["curve"], resumed["curve"]):
+        assert a["abs_rel"] == pytest.approx(b["abs_rel"], rel=1e-4)
     a = json.loads((tmp_path / "full" / "history.json").read_text())
     b = json.loads((tmp_path / "part" / "history.json").read_text())
     assert [h["step"] for h in b] == [0, 1, 2, 3]
