@@ -11,7 +11,7 @@ loss see the drift?) and, for the baseline, the uniform average of its checkpoin
 weights hold the near range? - the question ``train.ema`` answers during training).
 
 Runs live in ``--runs-dir`` as <candidate>_s<seed>; a run with a summary.json is reused, not trained again.
-Writes <name>.json and <name>.md.
+Writes <name>.json, <name>.md and <name>.png; ``--from-json FILE`` writes them again from a finished JSON.
 """
 from __future__ import annotations
 
@@ -99,6 +99,34 @@ def averaged_checkpoints(args, seed: int) -> dict | None:
             "bins": {b: (result["bins"].get(b) or {}).get("abs_rel") for b in BINS}}
 
 
+def complete_curve(args, out: Path, curve: list[dict]) -> list[dict]:
+    """``curve`` with every 125-step evaluation up to ``--stop-at``: a run resumed before edgedepth kept the curve in
+    its checkpoints listed only the evaluations after the resume; the missing ones are evaluated again from the
+    run's checkpoints (the weights the run evaluated then: its weight average where it kept one) and marked."""
+    have = {p["step"] for p in curve}
+    missing = [s for s in range(125, args.stop_at + 1, 125) if s not in have and (out / "checkpoints" / f"step_{s:07d}.pt").is_file()]
+    if not missing:
+        return curve
+    import torch
+
+    from edgedepth.checkpoint import load_depth_net
+    from edgedepth.config import load_config
+    from edgedepth.eval import evaluate
+    from edgedepth.train.data import dataset_for
+
+    cfg = load_config(str(out / "config.yaml"), [])
+    data = dataset_for(cfg, "target", "test")
+    points = list(curve)
+    for step in missing:
+        net, _ = load_depth_net(out / "checkpoints" / f"step_{step:07d}.pt")
+        with torch.no_grad():
+            result = evaluate(lambda x: net.predict_depth(x), data, batch_size=cfg.data.batch_size, max_depth=cfg.model.max_depth,
+                              progress=False)
+        points.append({"step": step, "train_seconds": None, "abs_rel": float(result["metrics"]["abs_rel"]),
+                       "bins": {b: float(v["abs_rel"]) for b, v in result["bins"].items() if v}, "reconstructed": True})
+    return sorted(points, key=lambda p: p["step"])
+
+
 def collect(args) -> dict:
     todo = [(n, s) for n in args.candidates for s in args.seeds]
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
@@ -113,7 +141,7 @@ def collect(args) -> dict:
         for lo in range(0, args.stop_at, 125):
             rows = [h for h in history if lo <= h["step"] < lo + 125]
             terms.append({"from": lo, **{k: sum(h.get(k, 0.0) for h in rows) / max(1, len(rows)) for k in LOSSES + ["pool"]}})
-        runs[f"{n}_s{s}"] = {"candidate": n, "seed": s, "curve": summary["curve"], "losses": terms,
+        runs[f"{n}_s{s}"] = {"candidate": n, "seed": s, "curve": complete_curve(args, out, summary["curve"]), "losses": terms,
                              "train_seconds": summary["curve"][-1]["train_seconds"]}
     return runs
 
@@ -160,7 +188,7 @@ def markdown(data: dict) -> str:
             for s, a in data["averaged"].items():
                 last = runs[f"full_s{s}"]["curve"][-1]
                 lines.append(f"| {s} | {last['abs_rel']:.3f} / {last['bins']['0-10']:.3f} | {a['abs_rel']:.3f} / {a['bins']['0-10']:.3f} |")
-    lines += ["", "## What the curves say (generated)", ""] + analysis(data) + [
+    lines += ["", f"![target AbsRel and the 0-10 m bin by step]({meta.get('name', 'da_drift')}.png)", "", "## What the curves say (generated)", ""] + analysis(data) + [
         "", f"Machine: {meta['machine']}; {meta['jobs']} processes × {meta['threads']} threads; torch {meta['torch']}, "
         f"edgedepth {meta['edgedepth']}.", "", f"Command: `{meta['command']}`"]
     if meta.get("note"):
@@ -201,6 +229,33 @@ def analysis(data: dict) -> list[str]:
     return out
 
 
+def plot(data: dict, path: Path) -> None:
+    """Target AbsRel and the 0-10 m bin against the step, one line per candidate (mean of the seeds), each seed faint."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs, seeds, cands = data["runs"], data["meta"]["seeds"], data["meta"]["candidates"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
+    for i, n in enumerate(cands):
+        curves = [runs[f"{n}_s{s}"]["curve"] for s in seeds]
+        steps = [p["step"] for p in curves[0]]
+        for ax, pick in zip(axes, (lambda p: p["abs_rel"], lambda p: p["bins"]["0-10"])):
+            for c in curves:
+                ax.plot(steps, [pick(p) for p in c], color=f"C{i}", alpha=0.25, linewidth=0.8)
+            ax.plot(steps, [sum(pick(c[j]) for c in curves) / len(curves) for j in range(len(steps))], color=f"C{i}",
+                    marker="o", markersize=3, label=LABELS[n])
+    for ax, label in zip(axes, ("target AbsRel", "target AbsRel, 0-10 m")):
+        ax.axvspan(*WINDOW, color="#dddddd", alpha=0.4, linewidth=0)
+        ax.set_xlabel("training step (of a 2,000-step schedule)")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -213,11 +268,15 @@ def parse_args(argv):
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--name", default="da_drift")
     p.add_argument("--note")
+    p.add_argument("--from-json", type=Path, metavar="FILE", help="write the report and plot again from a finished JSON")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        data = json.loads(args.from_json.read_text())
+        return _write(data, args.out, data["meta"].get("name", args.name))
     started = time.perf_counter()
     runs = collect(args)
     averaged = {s: a for s in args.seeds if "full" in args.candidates and (a := averaged_checkpoints(args, s))}
@@ -231,10 +290,15 @@ def main(argv: list[str] | None = None) -> int:
             "hours": (time.perf_counter() - started) / 3600,
             "command": "python " + " ".join(shlex.quote(a) for a in ["benchmarks/da_drift.py", *(argv if argv is not None else sys.argv[1:])]),
             **({"note": args.note} if args.note else {})}
-    data = {"runs": runs, "averaged": averaged, "meta": meta}
-    write_json(args.out / f"{args.name}.json", data)
-    atomic_write_text(args.out / f"{args.name}.md", markdown(data))
-    print((args.out / f"{args.name}.md").read_text())
+    data = {"runs": runs, "averaged": averaged, "meta": {**meta, "name": args.name}}
+    return _write(data, args.out, args.name)
+
+
+def _write(data: dict, out: Path, name: str) -> int:
+    write_json(out / f"{name}.json", data)
+    plot(data, out / f"{name}.png")
+    atomic_write_text(out / f"{name}.md", markdown(data))
+    print((out / f"{name}.md").read_text())
     return 0
 
 
