@@ -88,6 +88,12 @@ def load_state_dict_checked(module: torch.nn.Module, state_dict: dict, *, what: 
         ) from None
 
 
+def deployed_depth_weights(models: dict) -> dict | None:
+    """The depth weights a checkpoint's ``models`` deploy: the weight average when training kept one (train.ema),
+    else the last step's weights."""
+    return models.get("depth_ema") or models.get("depth")
+
+
 def load_depth_net(path: str | Path, map_location: str | torch.device = "cpu"):
     """The depth network of a checkpoint, in eval mode, with the model config it was trained with."""
     from edgedepth.config import ModelConfig, from_dict
@@ -96,8 +102,9 @@ def load_depth_net(path: str | Path, map_location: str | torch.device = "cpu"):
     state = load_checkpoint(path, map_location)
     try:
         model_cfg = from_dict(state["config"]["model"], ModelConfig)
-        # the weight average when training kept one (train.ema), else the last step's weights
-        weights = state["models"].get("depth_ema") or state["models"]["depth"]
+        weights = deployed_depth_weights(state["models"])
+        if weights is None:
+            raise KeyError("depth")
     except (KeyError, TypeError):
         raise CheckpointError(f"checkpoint '{path}' has no depth network", fix="pass a checkpoint written by `edgedepth train`") from None
     net = build_depth_net_from_config(model_cfg)

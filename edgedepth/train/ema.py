@@ -24,29 +24,35 @@ class WeightAverage:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
         self.decay = decay
         self.updates = 0
+        self._source: torch.nn.Module | None = None
         self.module = copy.deepcopy(module).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
 
     def _pairs(self, module: torch.nn.Module):
-        mine, theirs = self.module.state_dict(), module.state_dict()
-        return [(mine[k], theirs[k]) for k in mine]
+        """(average, current) tensor lists, floating and integer, built once per source module: state_dict tensors
+        share storage with the parameters and buffers, which the optimiser updates in place."""
+        if self._source is not module:
+            mine, theirs = self.module.state_dict(), module.state_dict()
+            self._floats = ([mine[k] for k in mine if mine[k].is_floating_point()],
+                            [theirs[k] for k in mine if mine[k].is_floating_point()])
+            self._ints = [(mine[k], theirs[k]) for k in mine if not mine[k].is_floating_point()]
+            self._source = module
+        return self._floats, self._ints
 
     @torch.no_grad()
     def update(self, module: torch.nn.Module) -> None:
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        pairs = self._pairs(module)
-        floats = [(a, b) for a, b in pairs if a.is_floating_point()]
-        if floats:  # one fused kernel per tensor list instead of one per tensor
-            torch._foreach_lerp_([a for a, _ in floats], [b.detach() for _, b in floats], 1.0 - d)
-        for a, b in pairs:
-            if not a.is_floating_point():
-                a.copy_(b)
+        (averages, currents), ints = self._pairs(module)
+        if averages:  # one fused kernel per tensor list instead of one per tensor
+            torch._foreach_lerp_(averages, currents, 1.0 - d)
+        for a, b in ints:
+            a.copy_(b)
         self.updates += 1
 
     def state_dict(self) -> dict:
         return self.module.state_dict()
 
     def load_state_dict(self, weights: dict, updates: int) -> None:
-        self.module.load_state_dict(weights)
+        self.module.load_state_dict(weights)  # in place: the cached tensor lists stay valid
         self.updates = int(updates)

@@ -82,8 +82,9 @@ class Trainer:
             log.info("resumed from %s at step %d", cfg.train.resume, state["step"])
         elif cfg.train.init_from:
             log.info("initialised %s from %s", ", ".join(initialise_from(self, cfg.train.init_from)), cfg.train.init_from)
-        # the average of D's weights that is evaluated and saved for deployment (train.ema > 0)
-        self.ema = WeightAverage(self.depth_net, cfg.train.ema) if cfg.train.ema > 0 else None
+        # the average of D's weights that is evaluated and saved for deployment (train.ema > 0); only the main
+        # process evaluates and saves, so only it keeps one
+        self.ema = WeightAverage(self.depth_net, cfg.train.ema) if cfg.train.ema > 0 and self.dist.is_main else None
         if self.ema is not None and state is not None and state["models"].get("depth_ema"):
             self.ema.load_state_dict(state["models"]["depth_ema"], state.get("ema_updates", 0))
 

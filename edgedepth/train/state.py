@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edgedepth.checkpoint import load_checkpoint, load_state_dict_checked, save_checkpoint
+from edgedepth.checkpoint import deployed_depth_weights, load_checkpoint, load_state_dict_checked, save_checkpoint
 from edgedepth.config import to_dict
 from edgedepth.errors import CheckpointError
 from edgedepth.utils.io import remove_stale_temps
@@ -81,7 +81,7 @@ def initialise_from(t: "Trainer", path: str | Path) -> list[str]:
     loaded = []
     for name, net in (("depth", t.depth_net), ("semantic", t.semantic_net), ("discriminator", t.discriminator)):
         models = state.get("models") or {}
-        weights = (models.get("depth_ema") or models.get("depth")) if name == "depth" else models.get(name)
+        weights = deployed_depth_weights(models) if name == "depth" else models.get(name)
         if net is None or not weights or (name != "depth" and not _same_shapes(net.state_dict(), weights)):
             continue
         load_state_dict_checked(net, weights, what=name, path=path)
