@@ -73,14 +73,25 @@ def train_one(args, name: str, seed: int) -> str:
     return f"{name}_s{seed}: trained"
 
 
-def averaged_checkpoints(args, seed: int) -> dict | None:
-    """Target AbsRel and bins of the uniform average of the baseline's checkpoints in WINDOW (steps every 125)."""
+def target_metrics(net, run: Path) -> dict:
+    """Target AbsRel and per-bin AbsRel of ``net`` on the target test set of the run in ``run`` (its config.yaml),
+    evaluated as the training loop evaluates."""
     import torch
 
-    from edgedepth.checkpoint import load_checkpoint, load_depth_net
     from edgedepth.config import load_config
     from edgedepth.eval import evaluate
     from edgedepth.train.data import dataset_for
+
+    cfg = load_config(str(run / "config.yaml"), [])
+    with torch.no_grad():
+        result = evaluate(lambda x: net.predict_depth(x), dataset_for(cfg, "target", "test"), batch_size=cfg.data.batch_size,
+                          max_depth=cfg.model.max_depth, progress=False)
+    return {"abs_rel": float(result["metrics"]["abs_rel"]), "bins": {b: float(v["abs_rel"]) for b, v in result["bins"].items() if v}}
+
+
+def averaged_checkpoints(args, seed: int) -> dict | None:
+    """Target AbsRel and bins of the uniform average of the baseline's checkpoints in WINDOW (steps every 125)."""
+    from edgedepth.checkpoint import load_checkpoint, load_depth_net
 
     folder = run_dir(args, "full", seed) / "checkpoints"
     paths = [folder / f"step_{s:07d}.pt" for s in range(WINDOW[0], WINDOW[1] + 1, 125)]
@@ -91,12 +102,7 @@ def averaged_checkpoints(args, seed: int) -> dict | None:
                for k in states[0]}
     net, _ = load_depth_net(paths[-1])
     net.load_state_dict(average)
-    cfg = load_config(str(run_dir(args, "full", seed) / "config.yaml"), [])
-    with torch.no_grad():
-        result = evaluate(lambda x: net.predict_depth(x), dataset_for(cfg, "target", "test"), progress=False,
-                          max_depth=cfg.model.max_depth)
-    return {"steps": [int(p.stem.split("_")[1]) for p in paths], "abs_rel": result["metrics"]["abs_rel"],
-            "bins": {b: (result["bins"].get(b) or {}).get("abs_rel") for b in BINS}}
+    return {"steps": [int(p.stem.split("_")[1]) for p in paths], **target_metrics(net, run_dir(args, "full", seed))}
 
 
 def complete_curve(args, out: Path, curve: list[dict]) -> list[dict]:
@@ -107,23 +113,12 @@ def complete_curve(args, out: Path, curve: list[dict]) -> list[dict]:
     missing = [s for s in range(125, args.stop_at + 1, 125) if s not in have and (out / "checkpoints" / f"step_{s:07d}.pt").is_file()]
     if not missing:
         return curve
-    import torch
-
     from edgedepth.checkpoint import load_depth_net
-    from edgedepth.config import load_config
-    from edgedepth.eval import evaluate
-    from edgedepth.train.data import dataset_for
 
-    cfg = load_config(str(out / "config.yaml"), [])
-    data = dataset_for(cfg, "target", "test")
     points = list(curve)
     for step in missing:
         net, _ = load_depth_net(out / "checkpoints" / f"step_{step:07d}.pt")
-        with torch.no_grad():
-            result = evaluate(lambda x: net.predict_depth(x), data, batch_size=cfg.data.batch_size, max_depth=cfg.model.max_depth,
-                              progress=False)
-        points.append({"step": step, "train_seconds": None, "abs_rel": float(result["metrics"]["abs_rel"]),
-                       "bins": {b: float(v["abs_rel"]) for b, v in result["bins"].items() if v}, "reconstructed": True})
+        points.append({"step": step, "train_seconds": None, **target_metrics(net, out), "reconstructed": True})
     return sorted(points, key=lambda p: p["step"])
 
 
