@@ -29,6 +29,7 @@ def _value(row: dict, key: str) -> float:
 def compare(baseline: dict, candidates: dict[str, dict], variant: str) -> list[dict]:
     """candidate name -> its runs (da_ablation JSON) => one summary row per candidate (the baseline first)."""
     base = {(r["variant"], r["seed"]): r for r in baseline["runs"] if not r.get("unseen")}
+    shared = set(baseline.get("meta", {}).get("overrides", []))
     rows = []
     for name, data in {"baseline": baseline, **candidates}.items():
         runs = sorted((r for r in data["runs"] if r["variant"] == variant and not r.get("unseen")), key=lambda r: r["seed"])
@@ -36,7 +37,7 @@ def compare(baseline: dict, candidates: dict[str, dict], variant: str) -> list[d
         if not runs:
             continue
         seeds = [r["seed"] for r in runs]
-        row = {"candidate": name, "overrides": data.get("meta", {}).get("overrides", []), "seeds": seeds,
+        row = {"candidate": name, "overrides": [o for o in data.get("meta", {}).get("overrides", []) if o not in shared], "seeds": seeds,
                "command": data.get("meta", {}).get("command")}
         for key in ["abs_rel", *BINS]:
             row[key] = statistics.mean(_value(r, key) for r in runs)
@@ -54,7 +55,7 @@ def findings(rows: list[dict]) -> list[str]:
     for row in rows[1:]:
         better = lambda key: sum(c < 0 for c in row[f"{key}_change"])  # noqa: E731
         n = len(row["seeds"])
-        line = (f"- **{row['candidate']}** (`{' '.join(row['overrides'][-1:]) or '-'}`): target AbsRel "
+        line = (f"- **{row['candidate']}** (`{' '.join(row['overrides']) or 'none'}`): target AbsRel "
                 f"{row['abs_rel']:.4f} ({statistics.mean(row['abs_rel_change']):+.1%}, better on {better('abs_rel')} of {n} seeds), "
                 f"0-10 m {row['0-10']:.4f} ({statistics.mean(row['0-10_change']):+.1%}, better on {better('0-10')} of {n}); "
                 f"source_only's 0-10 m {row['source_only_0-10']:.4f}: "
@@ -67,14 +68,14 @@ def findings(rows: list[dict]) -> list[str]:
 def markdown(rows: list[dict], meta: dict) -> str:
     out = [f"# {meta['title']}", "", meta["setting"], "",
            f"Variant: {meta['variant']}; seeds {rows[0]['seeds']}; baseline: `{meta['baseline']}` (its own rows for these seeds). "
-           "Change: candidate / baseline - 1 per seed.", "",
+           "Change: candidate / baseline - 1 per seed. Overrides: those beyond the baseline's own.", "",
            f"Machine: {meta['machine']}; {meta.get('threads', 1)} torch thread(s) per run, {meta.get('jobs', 2)} runs at a time; torch "
            f"{meta['torch']}, edgedepth {meta['edgedepth']}. This table: `{meta['command']}`", "",
            "| candidate | overrides | target AbsRel | change per seed | 0-10 m | change per seed | 10-20 m | 20-40 m | 40-80 m |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pct = lambda key: " / ".join(f"{c:+.1%}" for c in r[f"{key}_change"])  # noqa: E731
-        out.append(f"| {r['candidate']} | `{' '.join(r['overrides'][-1:]) if r['candidate'] != 'baseline' else '-'}` | {r['abs_rel']:.4f} | "
+        out.append(f"| {r['candidate']} | `{' '.join(r['overrides']) or 'none'}` | {r['abs_rel']:.4f} | "
                    f"{pct('abs_rel')} | {r['0-10']:.4f} | {pct('0-10')} | {r['10-20']:.4f} | {r['20-40']:.4f} | {r['40-80']:.4f} |")
     so = rows[0]["source_only_0-10"]
     oracle = rows[0]["oracle_0-10"]

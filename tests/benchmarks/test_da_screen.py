@@ -31,8 +31,8 @@ def test_screen_reports_per_seed_changes_and_whether_source_only_is_reached(tmp_
     screen = _module()
     baseline = _ablation([_row("source_only", s, 0.45, 0.14) for s in (0, 1)] + [_row("oracle", s, 0.18, 0.16) for s in (0, 1)]
                          + [_row("full_curriculum", 0, 0.20, 0.16), _row("full_curriculum", 1, 0.20, 0.15),
-                            _row("full_curriculum", 11, 0.1, 0.1) | {"unseen": True}])
-    better = _ablation([_row("full_curriculum", 0, 0.19, 0.128), _row("full_curriculum", 1, 0.22, 0.135)], ["loss.seg=3"])
+                            _row("full_curriculum", 11, 0.1, 0.1) | {"unseen": True}], ["model.encoder=edge_l"])
+    better = _ablation([_row("full_curriculum", 0, 0.19, 0.128), _row("full_curriculum", 1, 0.22, 0.135)], ["model.encoder=edge_l", "loss.seg=3"])
     worse_far = _ablation([_row("full_curriculum", 0, 0.20, 0.15, far=0.4), _row("full_curriculum", 1, 0.20, 0.15, far=0.4)],
                           ["loss.cycle_scales=4"])
     (tmp_path / "seg3.json").write_text(json.dumps(better))
@@ -43,6 +43,7 @@ def test_screen_reports_per_seed_changes_and_whether_source_only_is_reached(tmp_
     saved = json.loads((tmp_path / "s.json").read_text())
     rows = {r["candidate"]: r for r in saved["rows"]}
     assert list(rows) == ["baseline", "seg3", "scales4"]
+    assert rows["seg3"]["overrides"] == ["loss.seg=3"]  # only what the baseline did not have
     assert rows["baseline"]["seeds"] == [0, 1]  # the unseen seed is not mixed in
     assert rows["seg3"]["0-10_change"] == pytest.approx([0.128 / 0.16 - 1, 0.135 / 0.15 - 1])
     assert rows["seg3"]["abs_rel_change"] == pytest.approx([-0.05, 0.10])
