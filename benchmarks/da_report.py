@@ -85,8 +85,14 @@ def analysis(runs: list[dict], table: dict) -> list[str]:
     if sem:
         lines.append(f"- **Goal**, adversarial_semantic beats adversarial by ≥ {GOAL_SEMANTIC * 100:.0f} points: "
                      f"{sem[0] * 100:+.1f} ± {sem[1] * 100:.1f} points — "
-                     + ("met." if sem[0] >= GOAL_SEMANTIC else f"NOT met, {(GOAL_SEMANTIC - sem[0]) * 100:.1f} points short."))
+                     + ("met." if sem[0] >= GOAL_SEMANTIC else f"NOT met, {_points(GOAL_SEMANTIC - sem[0])} points short."))
     return lines + _near_range(table) + _where_gained(table) + [""]
+
+
+def _points(shortfall: float) -> str:
+    """A shortfall in points of the gap: one decimal, or two where one would print 0.0."""
+    points = shortfall * 100
+    return f"{points:.1f}" if points >= 0.05 else f"{points:.2f}"
 
 
 def _near_range(table: dict) -> list[str]:

@@ -92,3 +92,14 @@ def test_near_range_verdict_says_when_even_the_oracle_is_worse_than_source_only(
     assert "oracle" in lines[1] and "0-10 m +14.3%" in lines[1]
     table["oracle"]["bins"] = bins(0.13, 0.17)  # the oracle beats source_only near: no such line
     assert not any("beyond what supervision" in line for line in report._near_range(table))
+
+
+@pytest.mark.skipif(not SCRIPT.is_file(), reason="benchmarks/ is not part of this checkout")
+def test_a_shortfall_below_a_tenth_of_a_point_is_not_printed_as_zero():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("da_report", SCRIPT.parent / "da_report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    assert report._points(0.0002) == "0.02"
+    assert report._points(0.012) == "1.2"
