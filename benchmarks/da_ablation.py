@@ -13,7 +13,11 @@ overrides apply to every variant (``model.encoder=edge_l optim.lr=0.001`` runs i
 
 writes <name>.json (every run, the summary and the machine), <name>.md (tables and an analysis
 generated from the numbers, benchmarks/da_report.py) and <name>.png. Runs already in
-<name>.partial.json are skipped.
+<name>.partial.json are skipped. Every row records a digest of what decides its numbers (its resolved config
+and its warm start's, output paths left out); ``--reuse OLD.json`` takes the rows of OLD whose digest equals
+the one this run would train (e.g. the variants a change of ``loss.seg`` does not touch, since they set it to 0)
+instead of training them again, and the report names them. The digest covers the config, not the code: reuse
+rows of a file written by the same code, or by code that does not change those variants.
 
 Learning-curve mode, ``--curve 250 500 1000 2000``: each of ``--variants`` (default source_only,
 adversarial_semantic, full_curriculum, oracle) trains once per seed from scratch to the largest step
@@ -23,10 +27,10 @@ closed per step count and where each curve flattens.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import platform
-import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -37,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import da_report  # noqa: E402  (benchmarks/ is the script's folder)
 
 from edgedepth import __version__  # noqa: E402
+from edgedepth.bench.report import command_line  # noqa: E402
 from edgedepth.train.variants import ABLATION_VARIANTS as VARIANTS  # noqa: E402
 from edgedepth.utils.io import atomic_write_text, write_json  # noqa: E402
 
@@ -51,6 +56,54 @@ def base_overrides(args, seed: int) -> list[str]:
         f"data.test_length={args.test_length}", f"data.seed={seed}", f"train.seed={seed}", "train.tensorboard=false",
         "train.ckpt_every=0", "train.progress=false", *args.overrides,
     ]
+
+
+def run_overrides(args, variant: str, seed: int) -> list[str]:
+    """The overrides of one (variant, seed) run, output and warm-start paths aside."""
+    if args.curve:
+        steps = sorted(args.curve)
+        return base_overrides(args, seed) + VARIANTS[variant] + [f"train.steps={steps[-1]}", f"train.eval_every={math.gcd(*steps)}"]
+    return base_overrides(args, seed) + VARIANTS[variant] + [f"train.steps={args.steps}"]
+
+
+def config_digest(args, variant: str, seed: int) -> str:
+    """A digest of everything in the config that decides a row's numbers: the run's resolved config and, with a
+    warm start, the warm start's (paths of outputs and of the warm start left out, they differ between folders)."""
+    from edgedepth.config import load_config, to_dict
+
+    def resolved(overrides: list[str]) -> dict:
+        cfg = to_dict(load_config(None, overrides))
+        for key in ("out", "init_from"):
+            cfg["train"].pop(key, None)
+        return cfg
+
+    decides = {"run": resolved(run_overrides(args, variant, seed))}
+    if args.warm_start and not args.curve:
+        decides["warm_start"] = resolved(base_overrides(args, seed) + VARIANTS["source_only"] + [f"train.steps={args.warm_start}"])
+    return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def reusable(args, todo: list[tuple[str, int]]) -> tuple[dict[tuple[str, int], dict], list[str]]:
+    """Rows of ``--reuse`` files that this run would train with the same config: {(variant, seed): row}, and a line
+    for each row of those files that cannot be reused and why."""
+    found, why_not = {}, []
+    wanted = {key: config_digest(args, *key) for key in todo}
+    for path in args.reuse or []:
+        try:
+            saved = json.loads(Path(path).read_text())["runs"]
+        except (OSError, ValueError, KeyError) as e:
+            raise SystemExit(f"--reuse {path}: not a result file of this script ({e}); give a {Path(path).stem}.json it wrote")
+        for row in saved:
+            key = (row.get("variant"), row.get("seed"))
+            if key not in wanted or key in found:
+                continue
+            if row.get("config_digest") == wanted[key]:
+                found[key] = {**row, "reused_from": Path(path).name}
+            else:
+                why_not.append(f"{Path(path).name}: {key[0]} seed {key[1]} trained again: "
+                               + ("it records no config digest (written before they were recorded)" if "config_digest" not in row
+                                  else "its config differs from this run's"))
+    return found, why_not
 
 
 def _train(overrides: list[str], threads: int) -> dict:
@@ -75,7 +128,7 @@ def warm_start(args, seed: int) -> Path:
 def run_variant(args, variant: str, seed: int, init: Path | None) -> dict:
     """Train one variant for one seed and return its row: target metrics, distance bins, regions."""
     out = Path(args.runs_dir) / f"{variant}_s{seed}"
-    overrides = base_overrides(args, seed) + VARIANTS[variant] + [f"train.steps={args.steps}", f"train.out={out}"]
+    overrides = run_overrides(args, variant, seed) + [f"train.out={out}"]
     if init is not None:
         overrides.append(f"train.init_from={init}")
     started = time.perf_counter()
@@ -110,8 +163,7 @@ def run_curve(args, variant: str, seed: int) -> dict:
     """One run of ``variant`` from scratch to the largest of ``args.curve``, evaluated at every step count listed."""
     steps = sorted(args.curve)
     out = Path(args.runs_dir) / f"curve_{variant}_s{seed}"
-    overrides = base_overrides(args, seed) + VARIANTS[variant] + [
-        f"train.steps={steps[-1]}", f"train.eval_every={math.gcd(*steps)}", f"train.out={out}"]
+    overrides = run_overrides(args, variant, seed) + [f"train.out={out}"]
     summary = _train(overrides, args.threads)
     points = [p for p in summary.get("curve", []) if p["step"] in steps]
     return {"variant": variant, "seed": seed, "curve": points, "seconds": summary["seconds"]}
@@ -125,6 +177,14 @@ def collect(args) -> list[dict]:
     done = {(r["variant"], r["seed"]) for r in runs}
     seeds_all = [*args.seeds, *args.unseen_seeds]
     todo = [(v, s) for s in seeds_all for v in args.variants if (v, s) not in done]
+    reused, why_not = reusable(args, todo)
+    for line in why_not:
+        print(line, flush=True)
+    for key, row in reused.items():
+        runs.append({**row, "unseen": row["seed"] in args.unseen_seeds})
+        print(f"reused from {row['reused_from']}: {key[0]} seed {key[1]}", flush=True)
+    todo = [key for key in todo if key not in reused]
+    digests = {key: config_digest(args, *key) for key in todo}
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
         if args.curve:
             futures = [pool.submit(run_curve, args, v, s) for v, s in todo]
@@ -135,6 +195,7 @@ def collect(args) -> list[dict]:
         for future in as_completed(futures):
             row = future.result()
             row["unseen"] = row["seed"] in args.unseen_seeds
+            row["config_digest"] = digests[(row["variant"], row["seed"])]
             runs.append(row)
             write_json(partial, {"runs": runs})  # a long sweep survives an interruption
             print(json.dumps({k: row.get(k) for k in ("variant", "seed", "abs_rel", "seconds")}), flush=True)
@@ -158,6 +219,8 @@ def parse_args(argv):
     p.add_argument("--runs-dir", default="runs/ablation")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--name", default="da_ablation")
+    p.add_argument("--reuse", nargs="+", type=Path, metavar="FILE",
+                   help="result files of earlier runs: their rows with this run's config digest are taken, not trained again")
     p.add_argument("--note", help="a line for the report under the command (e.g. where rows were reused from)")
     p.add_argument("--from-json", type=Path, metavar="FILE",
                    help="write the report again from a finished run's JSON (its runs and meta), training nothing")
@@ -183,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "warm_start": args.warm_start, "train_length": args.train_length, "test_length": args.test_length, "jobs": args.jobs,
         "threads": args.threads, "overrides": args.overrides, "runs_dir": args.runs_dir, "hours": (time.perf_counter() - started) / 3600,
         "budget": budget, "machine": f"{_cpu()} ({platform.system()})", "torch": _torch_version(), "edgedepth": __version__,
-        "command": "python " + " ".join(shlex.quote(a) for a in ["benchmarks/da_ablation.py", *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(__file__, argv),
         **({"note": args.note} if args.note else {}),
     }
     return _write_report(runs, meta, Path(args.out), partial=True)

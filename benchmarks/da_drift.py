@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shlex
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +25,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from edgedepth import __version__
+from edgedepth.bench.report import command_line
 from edgedepth.utils.io import atomic_write_text, write_json
 
 BASE = [
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             "jobs": args.jobs, "threads": args.threads, "base": BASE, "overrides": {n: CANDIDATES[n] for n in args.candidates},
             "machine": f"{cpu_model()} ({platform.system()})", "torch": torch.__version__, "edgedepth": __version__,
             "hours": (time.perf_counter() - started) / 3600,
-            "command": "python " + " ".join(shlex.quote(a) for a in ["benchmarks/da_drift.py", *(argv if argv is not None else sys.argv[1:])]),
+            "command": command_line(__file__, argv),
             **({"note": args.note} if args.note else {})}
     data = {"runs": runs, "averaged": averaged, "meta": {**meta, "name": args.name}}
     return _write(data, args.out, args.name)

@@ -148,6 +148,20 @@ def tables(table: dict, title: str) -> list[str]:
     return lines + [f"| {v} | " + " | ".join(_fmt(m["bins"].get(b)) for b in bins) + " |" for v, m in table.items()] + [""]
 
 
+def reused_lines(runs: list[dict]) -> list[str]:
+    """Which rows this run took from earlier result files (same config digest) instead of training them."""
+    by_file: dict[str, dict[str, list[int]]] = {}
+    for r in runs:
+        if r.get("reused_from"):
+            by_file.setdefault(r["reused_from"], {}).setdefault(r["variant"], []).append(r["seed"])
+    if not by_file:
+        return []
+    parts = [", ".join(f"{v} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))})" for v, seeds in variants.items()) + f" from {name}"
+             for name, variants in by_file.items()]
+    return ["Not trained again (taken from earlier results whose config digest, the resolved config of the run and of its "
+            "warm start, equals this run's; the time below is the rest): " + "; ".join(parts) + ".", ""]
+
+
 def markdown(runs: list[dict], meta: dict, variants) -> str:
     chosen = [r for r in runs if not r.get("unseen")]
     unseen = [r for r in runs if r.get("unseen")]
@@ -163,7 +177,7 @@ def markdown(runs: list[dict], meta: dict, variants) -> str:
     lines += [f"![gap closed by variant]({meta['name']}.png)", ""] + analysis(chosen, summarise(chosen, variants))
     if unseen:
         lines += ["### The same, on the unseen seeds (generated)", ""] + analysis(unseen, summarise(unseen, variants))[2:]
-    lines += [f"Machine: {meta['machine']}; {meta['jobs']} processes × {meta['threads']} threads; torch {meta['torch']}, "
+    lines += reused_lines(runs) + [f"Machine: {meta['machine']}; {meta['jobs']} processes × {meta['threads']} threads; torch {meta['torch']}, "
               f"edgedepth {meta['edgedepth']}; {meta['hours']:.1f} h.", "", f"Command: `{meta['command']}`", ""]
     if meta.get("note"):
         lines += [meta["note"], ""]
@@ -289,7 +303,7 @@ def curve_markdown(curves: list[dict], meta: dict) -> str:
         lines += [f"| {v} | " + " | ".join(f"{near[v][s][0]:.4f} ± {near[v][s][1]:.4f}" if s in near[v] else "–" for s in steps)
                   + " |" for v in near]
     lines += ["", f"![learning curves]({meta['name']}.png)", ""] + curve_analysis(table, curves)
-    lines += [f"Machine: {meta['machine']}; {meta['jobs']} processes × {meta['threads']} threads; torch {meta['torch']}, "
+    lines += reused_lines(curves) + [f"Machine: {meta['machine']}; {meta['jobs']} processes × {meta['threads']} threads; torch {meta['torch']}, "
               f"edgedepth {meta['edgedepth']}; {meta['hours']:.1f} h.", "", f"Command: `{meta['command']}`", ""]
     if meta.get("note"):
         lines += [meta["note"], ""]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -97,6 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--name", default="da_screen")
     args = p.parse_args(argv)
+    from edgedepth.bench.report import command_line
     from edgedepth.utils.io import atomic_write_text, write_json
 
     if args.from_json:
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
                 "machine": first.get("machine", baseline["meta"].get("machine")), "threads": first.get("threads"),
                 "jobs": first.get("jobs"), "torch": first.get("torch", baseline["meta"].get("torch")),
                 "edgedepth": first.get("edgedepth", baseline["meta"].get("edgedepth")),
-                "command": "python " + " ".join(shlex.quote(a) for a in ["benchmarks/da_screen.py", *(argv if argv is not None else sys.argv[1:])])}
+                "command": command_line(__file__, argv)}
         if not rows:
             print(f"error: no {args.variant} rows shared by the baseline and the candidates", file=sys.stderr)
             return 2

@@ -167,6 +167,8 @@ def net_row(saved: dict) -> dict:
 
 
 def main(argv=None) -> int:
+    from edgedepth.bench.report import command_line
+
     args = parse_args(argv)
     if args.from_json:
         return write_report(json.loads(args.from_json.read_text()), args.out)
@@ -190,8 +192,7 @@ def main(argv=None) -> int:
               "int8": {f"{n} at equal {b}": int8_accuracy(saved["meta"]["runs_dir"], args.seeds, args.int8_images)
                        for b, group in (("steps", equal_steps), ("time", equal_time)) for n, saved in group.items() if n != BASELINE},
               "machine": equal_steps[BASELINE]["meta"]["machine"], "parallel": f"{args.jobs} processes × {args.threads} threads",
-              "versions": {k: equal_steps[BASELINE]["meta"].get(k) for k in ("torch", "edgedepth")}, "command": "python benchmarks/edge_accuracy.py "
-              + " ".join(sys.argv[1:] if argv is None else argv)}
+              "versions": {k: equal_steps[BASELINE]["meta"].get(k) for k in ("torch", "edgedepth")}, "command": command_line(__file__, argv)}
     return write_report(result, args.out)
 
 

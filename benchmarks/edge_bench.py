@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -121,6 +120,8 @@ def goals(table: dict) -> dict:
 
 
 def main(argv=None) -> int:
+    from edgedepth.bench.report import command_line
+
     args = parse_args(argv)
     os.environ.setdefault("EDGEDEPTH_NO_PROGRESS", "1")
     import torch
@@ -145,7 +146,7 @@ def main(argv=None) -> int:
         times, info["other_processes_cores_during_rounds"] = timed_rounds(predictors, calib[:1], rounds=args.rounds, warmup=args.warmup)
     info["load_average_at_end"] = list(os.getloadavg())
     table = summarise(times, list(nets))
-    result = {"benchmark": "edge_bench", "command": shlex.join(["python", "benchmarks/edge_bench.py", *(sys.argv[1:] if argv is None else argv)]),
+    result = {"benchmark": "edge_bench", "command": command_line(__file__, argv),
               "size": list(args.size), "batch": 1, "rounds": args.rounds, "machine": info, "nets": nets,
               "latency": table, "openvino_int8_profile": profiles, "goals": goals(table)}
     out = args.out or default_out("edge_bench")

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedepth.bench.device import describe_device
-from edgedepth.bench.report import device_line
+from edgedepth.bench.report import command_line, device_line
 from edgedepth.bench.timing import Timing, latency_stats, time_runner
 from edgedepth.infer import Frame, MemorySink, OutputWriter, open_source, run_pipeline
 from edgedepth.backends import open_runner
@@ -196,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
         spec = runner.input_spec
         video = args.video or synthetic_video(Path(tmp) / "clip.mp4", frames=args.frames,
                                               size=(spec.height, spec.width))
-        command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/infer_bench.py", *(argv if argv is not None else sys.argv[1:])])
+        command = command_line(__file__, argv)
         result = {"command": command, "device": describe_device(), "model": args.model.name, "backend": runner.backend,
                   "precision": runner.precision, "input_size": [spec.height, spec.width]}
         if args.only == "all":

@@ -155,6 +155,8 @@ def findings(checkpoints: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
+    from edgedepth.bench.report import command_line
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=48)
     p.add_argument("--checkpoint", action="append", default=[], metavar="NAME=CKPT", help="a trained model to break down")
@@ -167,7 +169,7 @@ def main(argv=None) -> int:
               "checkpoints": {name: errors_by_part(path, batches["target"]) for name, path in (c.split("=", 1) for c in args.checkpoint)}}
     from edgedepth.utils.io import atomic_write_text, write_json
 
-    command = "python benchmarks/near_range_probe.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = command_line(__file__, argv)
     write_json(args.out.with_suffix(".json"), {**result, "command": command})
     atomic_write_text(args.out.with_suffix(".md"), markdown(result, command))
     print(args.out.with_suffix(".md").read_text())

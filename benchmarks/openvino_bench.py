@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shlex
 import sys
 import tempfile
 import time
@@ -164,6 +163,8 @@ def score(predictors: dict, times: dict, images: np.ndarray, gt: np.ndarray, max
 
 
 def main(argv=None) -> int:
+    from edgedepth.bench.report import command_line
+
     args = parse_args(argv)
     os.environ.setdefault("EDGEDEPTH_NO_PROGRESS", "1")
     from edgedepth.backends import rank_backends
@@ -191,7 +192,7 @@ def main(argv=None) -> int:
     goal["met"] = bool(goal["speedup"] >= GOAL_SPEEDUP and abs(goal["abs_rel_vs_fp32"]) <= GOAL_ABS_REL)
     result = {
         "benchmark": "openvino_bench",
-        "command": shlex.join(["python", "benchmarks/openvino_bench.py", *(sys.argv[1:] if argv is None else argv)]),
+        "command": command_line(__file__, argv),
         "model": {"fp32": fp32.path.name, "int8": int8.path.name, "checkpoint": fp32.metadata.get("checkpoint")},
         "size": [fp32.height, fp32.width], "batch": fp32.input_shape[0], "rounds": args.rounds, "machine": info,
         "test_images": f"{args.test_n} synthetic target images (seed 10000), ground-truth depth",

@@ -110,6 +110,8 @@ def fused_convs(path: Path, threads: int) -> dict:
 
 
 def main(argv=None) -> int:
+    from edgedepth.bench.report import command_line
+
     args = parse_args(argv)
     os.environ.setdefault("EDGEDEPTH_NO_PROGRESS", "1")
     import torch
@@ -196,7 +198,7 @@ def main(argv=None) -> int:
     info["load_average_at_end"] = list(os.getloadavg())
     result = {
         "benchmark": "precision_bench",
-        "command": "python " + " ".join([os.path.relpath(__file__, ROOT), *(argv if argv is not None else sys.argv[1:])]),
+        "command": command_line(__file__, argv),
         "model": model_label,
         "size": [h, w],
         "batch": 1,

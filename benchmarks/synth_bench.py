@@ -15,7 +15,6 @@ import argparse
 import os
 import platform
 import resource
-import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -26,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from edgedepth import __version__
+from edgedepth.bench.report import command_line
 from edgedepth.cli.data import parse_size
 from edgedepth.data import SyntheticWorld
 from edgedepth.utils.io import atomic_write_text, write_json
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "goal_seconds_per_1000": GOAL_SECONDS_PER_1000,
         "results": results,
         "machine": machine(),
-        "command": "python benchmarks/synth_bench.py " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": command_line(__file__, argv),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     out = Path(args.out)

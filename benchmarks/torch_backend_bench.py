@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import tempfile
 from pathlib import Path
 
 from edgedepth.backends import build_engine, load_backend
 from edgedepth.backends.container import read_engine
 from edgedepth.backends.torch.runner import TorchRunner
-from edgedepth.bench.report import device_line
+from edgedepth.bench.report import command_line, device_line
 from edgedepth.bench.run import run_bench
 from edgedepth.checkpoint import load_depth_net
 from edgedepth.utils.io import atomic_write_text, write_json
@@ -114,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     for r in report["results"]:
         r.pop("_samples_ms", None)
     analysis = _analysis(report)
-    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
+    command = command_line(__file__, argv)
     result = {**report, "analysis": analysis, "command": command, "size": list(size)}
     write_json(args.out.with_suffix(".json"), result)
     atomic_write_text(args.out.with_suffix(".md"), _markdown(report, analysis, command))

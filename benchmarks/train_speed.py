@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -223,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="edgedepth-bench-cache-") as cache:
         render = fill_cache(Path(cache), args.threads)
         summary = run_variants(variants, args, {**os.environ, "EDGEDEPTH_CACHE_DIR": cache})
+    from edgedepth.bench.report import command_line
+
     loads.append(os.getloadavg()[0])
     command = sys.argv[1:] if argv is None else argv
     if args.baseline:  # results name the baseline by its label, not by a path on this machine
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
               "speedup": round(summary["current (render cache)"]["samples_per_s"] / summary["baseline"]["samples_per_s"], 2)
               if args.baseline else None,
               "load_average": [round(x, 2) for x in loads], "machine": machine(args.threads),
-              "command": "python benchmarks/train_speed.py " + shlex.join(command),
+              "command": command_line(__file__, command),
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     from edgedepth.utils.io import atomic_write_text, write_json
 

@@ -28,6 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edgedepth.bench.report import command_line  # noqa: E402
 from edgedepth.kernels import inverse_warp, ops, photometric_error  # noqa: E402
 from edgedepth.utils.io import atomic_write_text, write_json  # noqa: E402
 
@@ -248,7 +249,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", nargs="+", default=["96x320", "192x640"])
     p.add_argument("--batch", type=int, default=4)
@@ -261,7 +262,7 @@ def main() -> int:
                    help="CUDA only: [BATCH:]HxW sizes for the per-operator bandwidth table")
     p.add_argument("--kernel-dtypes", nargs="*", default=["float32", "float16", "bfloat16"])
     p.add_argument("--memory-case", nargs=4, metavar=("OP", "MODE", "BACKEND", "HxW"), help=argparse.SUPPRESS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.memory_case:
         memory_case(*args.memory_case, args)
@@ -290,7 +291,7 @@ def main() -> int:
                 print(json.dumps(comparisons[-1]))
     kernels = kernel_bandwidth(args) if args.device == "cuda" and args.kernel_sizes else []
     report = {
-        "command": "python " + " ".join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]),
+        "command": command_line(__file__, argv),
         "machine": machine(args.device), "device": args.device, "threads": args.threads, "batch": args.batch,
         "channels": 3, "dtype": "float32", "repeat": args.repeat,
         "load_average_1min": {"start": load_before[0], "end": os.getloadavg()[0]},

@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-from typing import Any
+import shlex
+import sys
+from pathlib import PurePath
+from typing import Any, Sequence
 
 from edgedepth.utils.io import atomic_write_bytes, atomic_write_text, write_json
 
@@ -28,6 +31,15 @@ def public(report: dict) -> dict:
         **{k: v for k, v in report.items() if k != "results"},
         "results": [{k: v for k, v in r.items() if not k.startswith("_")} for r in report["results"]],
     }
+
+
+def command_line(script: str | os.PathLike, argv: Sequence[str] | None = None) -> str:
+    """The command a reader types to re-run a benchmark script, for its report: ``python benchmarks/NAME ARGS``.
+
+    ``script`` is the script's ``__file__`` (only its name is kept, so no path of the machine that ran it ends
+    up in a committed result); ``argv`` its arguments (default: this process's), each quoted for a POSIX shell."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return shlex.join(["python", f"benchmarks/{PurePath(script).name}", *map(str, args)])
 
 
 def save_json(report: dict, path: str | os.PathLike) -> None:

@@ -1,8 +1,10 @@
 import csv
 import io
 import json
+import shlex
+import sys
 
-from edgedepth.bench.report import CSV_COLUMNS, public, save_all, to_csv, to_markdown
+from edgedepth.bench.report import CSV_COLUMNS, command_line, public, save_all, to_csv, to_markdown
 
 
 def _report():
@@ -52,3 +54,18 @@ def test_save_all_writes_everything(tmp_path):
     assert saved["results"][1]["precision"] == "int8"
     for png in ("lat.png", "lat_accuracy.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_command_line_keeps_only_the_script_name_and_quotes_arguments(tmp_path):
+    script = tmp_path / "somewhere" / "benchmarks" / "da_ablation.py"  # an absolute path of the running machine
+    argv = ["--note", "rows reused (see git)", "loss.seg=5", "--seeds", 0, 1]
+    line = command_line(script, argv)
+    assert str(tmp_path) not in line
+    assert line.startswith("python benchmarks/da_ablation.py ")
+    assert shlex.split(line) == ["python", "benchmarks/da_ablation.py", "--note", "rows reused (see git)", "loss.seg=5",
+                                 "--seeds", "0", "1"]
+
+
+def test_command_line_defaults_to_this_process_arguments(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["/abs/path/benchmarks/edge_bench.py", "--threads", "2"])
+    assert command_line("/abs/path/benchmarks/edge_bench.py") == "python benchmarks/edge_bench.py --threads 2"

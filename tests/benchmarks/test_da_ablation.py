@@ -103,3 +103,58 @@ def test_a_shortfall_below_a_tenth_of_a_point_is_not_printed_as_zero():
     spec.loader.exec_module(report)
     assert report._points(0.0002) == "0.02"
     assert report._points(0.012) == "1.2"
+
+
+def _ablation_module():
+    import importlib.util
+
+    sys.path.insert(0, str(SCRIPT.parent))  # da_ablation imports da_report from its folder
+    try:
+        spec = importlib.util.spec_from_file_location("da_ablation_under_test", SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return module
+
+
+@pytest.mark.skipif(not SCRIPT.is_file(), reason="benchmarks/ is not part of this checkout")
+def test_reuse_takes_only_rows_whose_config_is_the_one_this_run_would_train(tmp_path):
+    ablation = _ablation_module()
+    old = ablation.parse_args(["loss.seg=1", "--warm-start", "5", "--steps", "10", "--seeds", "0", "1"])
+    # a row of a variant that sets loss.seg=0 itself does not depend on loss.seg: its digest stays the same
+    assert ablation.config_digest(old, "source_only", 0) == ablation.config_digest(
+        ablation.parse_args(["--warm-start", "5", "--steps", "10", "loss.seg=5"]), "source_only", 0)
+    rows = [{**_run(v, s), "config_digest": ablation.config_digest(old, v, s)} for s in (0, 1)
+            for v in ("source_only", "adversarial_semantic")]
+    rows.append({**_run("cycle", 0)})  # written before digests were recorded
+    saved = tmp_path / "old.json"
+    saved.write_text(json.dumps({"runs": rows, "meta": {}}))
+
+    new = ablation.parse_args(["loss.seg=5", "--warm-start", "5", "--steps", "10", "--seeds", "0", "1", "--reuse", str(saved)])
+    todo = [(v, s) for s in (0, 1) for v in ("source_only", "cycle", "adversarial_semantic")]
+    found, why_not = ablation.reusable(new, todo)
+    assert sorted(found) == [("source_only", 0), ("source_only", 1)]
+    assert all(r["reused_from"] == "old.json" and r["abs_rel"] == _run("source_only", r["seed"])["abs_rel"] for r in found.values())
+    assert sum("adversarial_semantic" in line and "config differs" in line for line in why_not) == 2
+    assert any("cycle seed 0" in line and "no config digest" in line for line in why_not)
+    # another warm start changes every row's digest, source_only's included
+    longer = ablation.parse_args(["loss.seg=1", "--warm-start", "6", "--steps", "10", "--seeds", "0", "1", "--reuse", str(saved)])
+    assert ablation.reusable(longer, todo)[0] == {}
+    # the report names what was reused
+    runs = [{**_run(v, s), **({"reused_from": "old.json"} if v == "oracle" else {})} for s in (0, 1, 2) for v in ABS_REL]
+    meta = {"name": "abl", "seeds": [0, 1, 2], "size": [64, 192], "batch_size": 4, "budget": "5 + 10 steps", "jobs": 1,
+            "threads": 1, "hours": 0.0, "machine": "test", "torch": "x", "edgedepth": "x", "command": "python da_ablation.py"}
+    (tmp_path / "in.json").write_text(json.dumps({"runs": runs, "meta": meta}))
+    assert ablation.main(["--from-json", str(tmp_path / "in.json"), "--out", str(tmp_path)]) == 0
+    assert "Not trained again" in (tmp_path / "abl.md").read_text() and "oracle (seeds 0, 1, 2) from old.json" in (tmp_path / "abl.md").read_text()
+
+
+@pytest.mark.skipif(not SCRIPT.is_file(), reason="benchmarks/ is not part of this checkout")
+def test_reuse_of_a_file_that_is_not_a_result_says_so(tmp_path):
+    ablation = _ablation_module()
+    bad = tmp_path / "notes.json"
+    bad.write_text("{")
+    args = ablation.parse_args(["--reuse", str(bad)])
+    with pytest.raises(SystemExit, match="notes.json: not a result file"):
+        ablation.reusable(args, [("source_only", 0)])
