@@ -30,10 +30,10 @@ SCALES = [0.6, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.8]
 PERTURB = [0.7, 1.3, 1.6]
 
 
-def batch(domain: str, n: int, size=(64, 192)) -> dict:
+def batch(domain: str, n: int, size=(64, 192), seed: int = 10_000) -> dict:
     from edgedepth.data import SyntheticWorld
 
-    world = SyntheticWorld(domain=domain, size=size, length=n, seed=10_000, views="stereo")
+    world = SyntheticWorld(domain=domain, size=size, length=n, seed=seed, views="stereo")
     samples = [world[i] for i in range(n)]
     stack = lambda f: torch.stack([f(s) for s in samples])  # noqa: E731
     return {"image": stack(lambda s: s.image), "depth": stack(lambda s: s.depth), "K": stack(lambda s: s.K),
@@ -55,6 +55,37 @@ def landscape(b: dict) -> dict:
             sums[c][i], counts[c][i] = err[m].sum().item(), m.sum().item()
     return {c: {"error_at_scale": dict(zip(map(str, SCALES), (sums[c] / np.maximum(counts[c], 1)).round(5).tolist())),
                 "argmin_scale": SCALES[int(np.argmin(sums[c] / np.maximum(counts[c], 1)))]} for c in CLASSES}
+
+
+def _neighbour_pairs(t: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(t at p, t at q) for every horizontal and vertical 4-neighbour pair (p, q), in both orders."""
+    pairs = [(t[..., :, :-1], t[..., :, 1:]), (t[..., :-1, :], t[..., 1:, :])]
+    return pairs + [(q, p) for p, q in pairs]
+
+
+def visibility(b: dict) -> dict:
+    """class -> how far near pixels of that class stand out from the farther surface next to them.
+
+    ``edge``: mean colour step (mean |RGB difference|) from a near pixel of the class to a 4-neighbour of another
+    class at least 1.5x farther (or sky): where a depth network must put the object's outline. ``inside``: the same
+    step between two neighbouring pixels of the class (its texture and the sensor noise). ``contrast``: edge /
+    inside, how clearly the image shows the outline over what the surface does anyway."""
+    depth, sem = b["depth"][:, 0], b["semantics"][:, 0]
+    steps = [(p - q).abs().mean(1) for p, q in _neighbour_pairs(b["image"])[:2]]
+    steps += steps  # the same colour step, seen from the other pixel of the pair
+    out = {}
+    for c, ids in CLASSES.items():
+        cls = torch.isin(sem, torch.tensor(ids))
+        edge_sum = inside_sum = edge_n = inside_n = 0.0
+        for step, (dp, dq), (cp, cq) in zip(steps, _neighbour_pairs(depth), _neighbour_pairs(cls)):
+            near = cp & (dp > 0) & (dp < NEAR)
+            edge, inside = near & ~cq & ((dq > 1.5 * dp) | (dq <= 0)), near & cq
+            edge_sum, edge_n = edge_sum + step[edge].sum().item(), edge_n + edge.sum().item()
+            inside_sum, inside_n = inside_sum + step[inside].sum().item(), inside_n + inside.sum().item()
+        if edge_n and inside_n:
+            e, i = edge_sum / edge_n, inside_sum / inside_n
+            out[c] = {"edge": round(e, 5), "inside": round(i, 5), "contrast": round(e / max(i, 1e-6), 3), "edge_pixels": int(edge_n)}
+    return out
 
 
 def gradient_direction(b: dict) -> dict:
@@ -109,7 +140,8 @@ def errors_by_part(checkpoint: str, b: dict) -> dict:
 
 def markdown(r: dict, command: str) -> str:
     lines = ["# Near-range probe: what the cycle loss does below 10 m", "",
-             f"{r['images']} held-out synthetic images per domain (seed 10000), 64×192, the stereo view. Command: `{command}`", "",
+             f"{r['images']} synthetic images per domain of seed {r.get('world_seed', 10_000)} (an ablation run of seed S trains on "
+             f"seed S's images and is tested on seed S + 1,000,003's), 64×192, the stereo view. Command: `{command}`", "",
              "## 1. Photometric error at s × the true depth (near pixels the view sees)", "",
              "| domain | class | " + " | ".join(f"s={s}" for s in SCALES) + " | minimum at |", "|---|---|" + "---|" * len(SCALES) + "---|"]
     for domain, classes in r["landscape"].items():
@@ -119,11 +151,21 @@ def markdown(r: dict, command: str) -> str:
               "| s | " + " | ".join(next(iter(r["gradient"].values()))) + " |", "|---|" + "---|" * len(next(iter(r["gradient"].values())))]
     for s, by_loss in r["gradient"].items():
         lines.append(f"| {s} | " + " | ".join(f"{v['toward_truth']:.0%} of {v['images']}" for v in by_loss.values()) + " |")
+    if r.get("visibility"):
+        lines += ["", "## 3. How clearly the images show near objects' outlines", "",
+                  "Mean colour step (mean |RGB difference| of 4-neighbours) from a near pixel to a neighbour of another class at "
+                  "least 1.5× farther (the outline a depth network must find), the step between neighbours inside the class "
+                  "(texture and sensor noise), and their ratio.", "",
+                  "| domain | class | step at the outline | step inside | contrast | outline pixels |", "|---|---|---|---|---|---|"]
+        for domain, classes in r["visibility"].items():
+            lines += [f"| {domain} | {c} | {v['edge']:.4f} | {v['inside']:.4f} | {v['contrast']:.1f} | {v['edge_pixels']} |"
+                      for c, v in classes.items()]
+        lines += [""] + visibility_findings(r["visibility"])
     checkpoints = r.get("checkpoints", {})
     if checkpoints:
         names = list(checkpoints)
         first = checkpoints[names[0]]
-        lines += ["", "## 3. Trained models: near-range (< 10 m) target errors", "",
+        lines += ["", "## 4. Trained models: near-range (< 10 m) target errors", "",
                   "AbsRel / share of the near-range error / median prediction ÷ truth, per part of the near pixels.", "",
                   "| part | share of near pixels | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
         for part in first:
@@ -132,6 +174,14 @@ def markdown(r: dict, command: str) -> str:
             lines.append(f"| {part} | {first[part]['share']:.0%} | " + " | ".join(cells) + " |")
         lines += ["", "### What the numbers say (generated)", ""] + findings(checkpoints)
     return "\n".join(lines + [""])
+
+
+def visibility_findings(vis: dict) -> list[str]:
+    """A line per class seen in both domains: how much fainter its outline is on the target."""
+    src, tgt = vis.get("source", {}), vis.get("target", {})
+    return [f"- {c}: the target's outline step is {tgt[c]['edge']:.3f} against {src[c]['edge']:.3f} on the source "
+            f"({src[c]['edge'] / max(tgt[c]['edge'], 1e-6):.1f}× fainter), {tgt[c]['contrast']:.1f}× its inside step against "
+            f"{src[c]['contrast']:.1f}×." for c in CLASSES if c in src and c in tgt]
 
 
 def findings(checkpoints: dict) -> list[str]:
@@ -160,12 +210,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=48)
     p.add_argument("--checkpoint", action="append", default=[], metavar="NAME=CKPT", help="a trained model to break down")
+    p.add_argument("--world-seed", type=int, default=10_000,
+                   help="seed of the synthetic images (default: held out; a run's data.seed: the images it trained on)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/near_range_probe"))
     args = p.parse_args(argv)
     torch.set_num_threads(2)
-    batches = {d: batch(d, args.images) for d in ("source", "target")}
-    result = {"images": args.images, "landscape": {d: landscape(b) for d, b in batches.items()},
+    batches = {d: batch(d, args.images, seed=args.world_seed) for d in ("source", "target")}
+    result = {"images": args.images, "world_seed": args.world_seed, "landscape": {d: landscape(b) for d, b in batches.items()},
               "gradient": gradient_direction(batches["target"]),
+              "visibility": {d: visibility(b) for d, b in batches.items()},
               "checkpoints": {name: errors_by_part(path, batches["target"]) for name, path in (c.split("=", 1) for c in args.checkpoint)}}
     from edgedepth.utils.io import atomic_write_text, write_json
 

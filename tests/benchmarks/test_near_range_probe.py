@@ -52,3 +52,26 @@ def test_findings_compare_every_model_with_the_first():
     md = probe.markdown({"images": 2, "landscape": {}, "gradient": {"0.7": {"full resolution": {"toward_truth": 1.0, "images": 2}}},
                          "checkpoints": {"source_only": model(0.2, 0.1), "adapted": model(0.5, 0.05)}}, "cmd")
     assert "| standing objects (building, pole, car) | 25% | 0.200 / 50% / 1.40 | 0.500 / 50% / 1.40 |" in md
+
+
+def test_visibility_measures_the_outline_step_against_the_step_inside():
+    probe = _module()
+    h, w = 8, 12
+    image = torch.full((1, 3, h, w), 0.5)
+    depth = torch.full((1, 1, h, w), 30.0)  # a far wall ...
+    sem = torch.full((1, 1, h, w), 2, dtype=torch.int64)
+    image[..., 2:6, 4:8] = 0.6  # ... and a car at 5 m, 0.1 brighter
+    image[..., 2:6, 4:8:2] += 0.02  # with a texture of step 0.02 inside
+    depth[..., 2:6, 4:8] = 5.0
+    sem[..., 2:6, 4:8] = 13
+    vis = probe.visibility({"image": image, "depth": depth, "semantics": sem})
+    car = vis["car"]
+    assert car["inside"] == pytest.approx((4 * 3 * 0.02) / (4 * 3 + 4 * 3), abs=1e-5)  # 12 horizontal steps of 0.02, 12 vertical of 0
+    assert car["edge_pixels"] == 16  # 4 rows x 2 sides + 4 columns x 2 sides
+    # outline: the left column (0.62) and the right one (0.60) against the wall's 0.5, the top and bottom rows alternate
+    assert car["edge"] == pytest.approx((4 * 0.12 + 4 * 0.10 + 2 * (2 * 0.12 + 2 * 0.10)) / 16, abs=1e-5)
+    assert car["contrast"] == pytest.approx(car["edge"] / car["inside"], rel=1e-3)
+    assert "building" not in vis  # the wall is not near
+    lines = probe.visibility_findings({"source": {"car": {**car, "edge": 2 * car["edge"], "contrast": 2 * car["contrast"]}},
+                                       "target": {"car": car}})
+    assert "2.0× fainter" in lines[0]
