@@ -29,10 +29,13 @@ def compare(baseline: dict, candidates: dict[str, dict], variant: str) -> list[d
     """candidate name -> its runs (da_ablation JSON) => one summary row per candidate (the baseline first)."""
     base = {(r["variant"], r["seed"]): r for r in baseline["runs"] if not r.get("unseen")}
     shared = set(baseline.get("meta", {}).get("overrides", []))
+    # every row (the baseline's too) averages the same seeds: those the baseline and every candidate have
+    seeds_of = lambda data: {r["seed"] for r in data["runs"] if r["variant"] == variant and not r.get("unseen")}  # noqa: E731
+    common = set.intersection(seeds_of(baseline), *(seeds_of(d) for d in candidates.values()))
     rows = []
     for name, data in {"baseline": baseline, **candidates}.items():
         runs = sorted((r for r in data["runs"] if r["variant"] == variant and not r.get("unseen")), key=lambda r: r["seed"])
-        runs = [r for r in runs if (variant, r["seed"]) in base and ("source_only", r["seed"]) in base]
+        runs = [r for r in runs if r["seed"] in common and (variant, r["seed"]) in base and ("source_only", r["seed"]) in base]
         if not runs:
             continue
         seeds = [r["seed"] for r in runs]

@@ -62,3 +62,15 @@ def test_no_shared_rows_is_an_error(tmp_path, capsys):
     (tmp_path / "c.json").write_text(json.dumps(_ablation([_row("full_curriculum", 0, 0.2, 0.15)])))
     assert screen.main(["--baseline", str(tmp_path / "base.json"), "--candidate", str(tmp_path / "c.json"), "--out", str(tmp_path)]) == 2
     assert "no full_curriculum rows" in capsys.readouterr().err
+
+
+def test_every_row_averages_only_the_seeds_all_candidates_have(tmp_path):
+    screen = _module()
+    baseline = _ablation([_row("source_only", s, 0.45, 0.25) for s in (0, 1, 2)] + [_row("oracle", s, 0.15, 0.14) for s in (0, 1, 2)]
+                         + [_row("adversarial_semantic", 0, 0.25, 0.33), _row("adversarial_semantic", 1, 0.18, 0.15),
+                            _row("adversarial_semantic", 2, 0.15, 0.12)])
+    one_seed = _ablation([_row("adversarial_semantic", 0, 0.19, 0.19)], ["loss.seg=1"])
+    rows = screen.compare(baseline, {"seg1": one_seed}, "adversarial_semantic")
+    assert [r["seeds"] for r in rows] == [[0], [0]]
+    assert rows[0]["abs_rel"] == pytest.approx(0.25) and rows[0]["0-10"] == pytest.approx(0.33)  # not the mean of 3 seeds
+    assert rows[1]["abs_rel_change"] == pytest.approx([0.19 / 0.25 - 1])
