@@ -81,7 +81,9 @@ class LossConfig:
     # which adaptation otherwise pushes back to ~1.4x their depth (benchmarks/results/near_range_probe.md). From the
     # same warm starts, 3 seeds, 5 against 1: edge_l target AbsRel -4.4 %, 0-10 m -8.3 %, better on every seed
     # (3: -3.0 / -6.9 %; 10: -5.4 / -7.4 %, 10-20 m +5 %; da_near_screen.md); ResNet-18 -5.0 / -10.2 %, every seed
-    # (da_near_screen_r18.md). 0.1 closed 6 points less of the gap than 1 (da_recipe_search.md)
+    # (da_near_screen_r18.md). 0.1 closed 6 points less of the gap than 1 (da_recipe_search.md). ResNet-18 at 600
+    # steps per variant: 5 broke one seed's adversarial_semantic near range (0-10 m 0.329; 1: 0.188, 3: 0.209,
+    # da_screen_r18_600_seg.md): use 1-3 with ResNet-18 on longer runs
     seg: float = 5.0
     adv: float = 0.01  # adversarial weight for D,S
     adv_kind: Literal["lsgan", "bce"] = "lsgan"
