@@ -58,6 +58,11 @@ def base_overrides(args, seed: int) -> list[str]:
     ]
 
 
+def warm_start_overrides(args, seed: int) -> list[str]:
+    """The overrides of the source-only warm start of ``seed``, its output path aside."""
+    return base_overrides(args, seed) + VARIANTS["source_only"] + [f"train.steps={args.warm_start}"]
+
+
 def run_overrides(args, variant: str, seed: int) -> list[str]:
     """The overrides of one (variant, seed) run, output and warm-start paths aside."""
     if args.curve:
@@ -79,15 +84,15 @@ def config_digest(args, variant: str, seed: int) -> str:
 
     decides = {"run": resolved(run_overrides(args, variant, seed))}
     if args.warm_start and not args.curve:
-        decides["warm_start"] = resolved(base_overrides(args, seed) + VARIANTS["source_only"] + [f"train.steps={args.warm_start}"])
+        decides["warm_start"] = resolved(warm_start_overrides(args, seed))
     return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def reusable(args, todo: list[tuple[str, int]]) -> tuple[dict[tuple[str, int], dict], list[str]]:
-    """Rows of ``--reuse`` files that this run would train with the same config: {(variant, seed): row}, and a line
-    for each row of those files that cannot be reused and why."""
+def reusable(args, wanted: dict[tuple[str, int], str]) -> tuple[dict[tuple[str, int], dict], list[str]]:
+    """Rows of ``--reuse`` files that this run would train with the same config (``wanted``: (variant, seed) -> the
+    digest of the run it would train): {(variant, seed): row}, and a line for each row of those files that cannot
+    be reused and why."""
     found, why_not = {}, []
-    wanted = {key: config_digest(args, *key) for key in todo}
     for path in args.reuse or []:
         try:
             saved = json.loads(Path(path).read_text())["runs"]
@@ -120,8 +125,7 @@ def warm_start(args, seed: int) -> Path:
     """The source-only model every variant of ``seed`` starts from (trained once, then reused)."""
     out = Path(args.runs_dir) / f"warm_s{seed}"
     if not (out / "model.pt").is_file():
-        _train(base_overrides(args, seed) + VARIANTS["source_only"] + [f"train.steps={args.warm_start}", f"train.out={out}"],
-               args.threads)
+        _train(warm_start_overrides(args, seed) + [f"train.out={out}"], args.threads)
     return out / "model.pt"
 
 
@@ -177,14 +181,14 @@ def collect(args) -> list[dict]:
     done = {(r["variant"], r["seed"]) for r in runs}
     seeds_all = [*args.seeds, *args.unseen_seeds]
     todo = [(v, s) for s in seeds_all for v in args.variants if (v, s) not in done]
-    reused, why_not = reusable(args, todo)
+    digests = {key: config_digest(args, *key) for key in todo}
+    reused, why_not = reusable(args, digests)
     for line in why_not:
         print(line, flush=True)
     for key, row in reused.items():
         runs.append({**row, "unseen": row["seed"] in args.unseen_seeds})
         print(f"reused from {row['reused_from']}: {key[0]} seed {key[1]}", flush=True)
     todo = [key for key in todo if key not in reused]
-    digests = {key: config_digest(args, *key) for key in todo}
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
         if args.curve:
             futures = [pool.submit(run_curve, args, v, s) for v, s in todo]

@@ -71,8 +71,7 @@ def visibility(b: dict) -> dict:
     step between two neighbouring pixels of the class (its texture and the sensor noise). ``contrast``: edge /
     inside, how clearly the image shows the outline over what the surface does anyway."""
     depth, sem = b["depth"][:, 0], b["semantics"][:, 0]
-    steps = [(p - q).abs().mean(1) for p, q in _neighbour_pairs(b["image"])[:2]]
-    steps += steps  # the same colour step, seen from the other pixel of the pair
+    steps = [(p - q).abs().mean(1) for p, q in _neighbour_pairs(b["image"])]
     out = {}
     for c, ids in CLASSES.items():
         cls = torch.isin(sem, torch.tensor(ids))
@@ -139,9 +138,11 @@ def errors_by_part(checkpoint: str, b: dict) -> dict:
 
 
 def markdown(r: dict, command: str) -> str:
+    from edgedepth.train.data import TEST_SEED_OFFSET
+
     lines = ["# Near-range probe: what the cycle loss does below 10 m", "",
              f"{r['images']} synthetic images per domain of seed {r.get('world_seed', 10_000)} (an ablation run of seed S trains on "
-             f"seed S's images and is tested on seed S + 1,000,003's), 64×192, the stereo view. Command: `{command}`", "",
+             f"seed S's images and is tested on seed S + {TEST_SEED_OFFSET:,}'s), 64×192, the stereo view. Command: `{command}`", "",
              "## 1. Photometric error at s × the true depth (near pixels the view sees)", "",
              "| domain | class | " + " | ".join(f"s={s}" for s in SCALES) + " | minimum at |", "|---|---|" + "---|" * len(SCALES) + "---|"]
     for domain, classes in r["landscape"].items():

@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         render = fill_cache(Path(cache), args.threads)
         summary = run_variants(variants, args, {**os.environ, "EDGEDEPTH_CACHE_DIR": cache})
     from edgedepth.bench.report import command_line
+    from edgedepth.utils.io import atomic_write_text, write_json
 
     loads.append(os.getloadavg()[0])
     command = sys.argv[1:] if argv is None else argv
@@ -236,8 +237,6 @@ def main(argv: list[str] | None = None) -> int:
               "load_average": [round(x, 2) for x in loads], "machine": machine(args.threads),
               "command": command_line(__file__, command),
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    from edgedepth.utils.io import atomic_write_text, write_json
-
     out = args.out_dir
     write_json(out / f"{args.out_name}.json", report)
     atomic_write_text(out / f"{args.out_name}.md", markdown(report))

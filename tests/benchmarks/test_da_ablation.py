@@ -133,14 +133,15 @@ def test_reuse_takes_only_rows_whose_config_is_the_one_this_run_would_train(tmp_
 
     new = ablation.parse_args(["loss.seg=5", "--warm-start", "5", "--steps", "10", "--seeds", "0", "1", "--reuse", str(saved)])
     todo = [(v, s) for s in (0, 1) for v in ("source_only", "cycle", "adversarial_semantic")]
-    found, why_not = ablation.reusable(new, todo)
+    wanted = lambda args: {key: ablation.config_digest(args, *key) for key in todo}  # noqa: E731
+    found, why_not = ablation.reusable(new, wanted(new))
     assert sorted(found) == [("source_only", 0), ("source_only", 1)]
     assert all(r["reused_from"] == "old.json" and r["abs_rel"] == _run("source_only", r["seed"])["abs_rel"] for r in found.values())
     assert sum("adversarial_semantic" in line and "config differs" in line for line in why_not) == 2
     assert any("cycle seed 0" in line and "no config digest" in line for line in why_not)
     # another warm start changes every row's digest, source_only's included
     longer = ablation.parse_args(["loss.seg=1", "--warm-start", "6", "--steps", "10", "--seeds", "0", "1", "--reuse", str(saved)])
-    assert ablation.reusable(longer, todo)[0] == {}
+    assert ablation.reusable(longer, wanted(longer))[0] == {}
     # the report names what was reused
     runs = [{**_run(v, s), **({"reused_from": "old.json"} if v == "oracle" else {})} for s in (0, 1, 2) for v in ABS_REL]
     meta = {"name": "abl", "seeds": [0, 1, 2], "size": [64, 192], "batch_size": 4, "budget": "5 + 10 steps", "jobs": 1,
@@ -157,4 +158,4 @@ def test_reuse_of_a_file_that_is_not_a_result_says_so(tmp_path):
     bad.write_text("{")
     args = ablation.parse_args(["--reuse", str(bad)])
     with pytest.raises(SystemExit, match="notes.json: not a result file"):
-        ablation.reusable(args, [("source_only", 0)])
+        ablation.reusable(args, {("source_only", 0): "any"})
